@@ -1,0 +1,1 @@
+"""People: the custom user model, registration, login and logout."""

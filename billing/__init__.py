@@ -1,0 +1,1 @@
+"""Token wallets and the append-only ledger: the only place a balance changes."""

@@ -1,0 +1,13 @@
+"""Routes of the billing API, mounted under /api/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from billing import views
+
+urlpatterns = [
+    path("tokens/", views.TokensView.as_view(), name="tokens"),
+    path("tokens/history/", views.TokenHistoryView.as_view(), name="token-history"),
+    path("admin/top-ups/", views.TopUpView.as_view(), name="top-ups"),
+]

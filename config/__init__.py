@@ -1,0 +1,1 @@
+"""Project configuration: settings, URL wiring, ASGI/WSGI entry points."""

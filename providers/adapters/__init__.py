@@ -1,0 +1,1 @@
+"""One module per model vendor; each imports its SDK and nothing else does."""

@@ -1,0 +1,112 @@
+"""The typed contract every provider speaks: prompts and tool schemas in, completions out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A request from the model to run one tool with JSON arguments."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn of a conversation.
+
+    An assistant turn may carry ``tool_calls``; a ``tool`` turn answers one of them and names it
+    through ``tool_call_id`` and ``name``; its ``content`` is the tool's JSON result.
+    """
+
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model may call. ``parameters`` is a JSON Schema object.
+
+    Keys starting with ``x-`` are hints for the offline assistant (for instance the catalog's
+    names and aliases); adapters strip them before the schema reaches a vendor.
+    """
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of retrieved context: a document chunk, a past exchange or a catalog entry."""
+
+    source: str
+    text: str
+    score: float = 0.0
+    kind: Literal["document", "memory", "catalog"] = "document"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Everything a model is given for one completion.
+
+    ``passages`` stay structured so that the offline assistant can quote them; the vendor
+    adapters render them into the system message (see ``providers.rendering``).
+    """
+
+    messages: Sequence[Message]
+    system: str = ""
+    passages: Sequence[Passage] = ()
+    tools: Sequence[ToolSpec] = ()
+
+
+@dataclass(frozen=True)
+class Usage:
+    """LLM token counts, as the model reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer: text and/or tool calls, with usage and why it stopped."""
+
+    text: str
+    provider: str
+    model: str
+    usage: Usage = Usage()
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of streamed text. A stream yields these, then exactly one ``Completion``."""
+
+    text: str
+
+
+StreamEvent = TextDelta | Completion

@@ -1,0 +1,5 @@
+"""Routes of the providers API (being written)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

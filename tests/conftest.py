@@ -1,0 +1,76 @@
+"""Fixtures shared by every test: API clients, users made through the real services."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts import services as accounts
+from accounts.models import User
+
+PASSWORD = "correct-horse-battery-staple"
+_names = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing_and_clean_cache(settings: Any) -> Iterator[None]:
+    # Real password hashing costs ~0.3 s a user; the tests are about the API, not PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    """Register a user through the real service (so they get the signup grant and a token)."""
+
+    def make(username: str | None = None, *, is_staff: bool = False, **extra: Any) -> User:
+        user, _ = accounts.user_register(
+            username=username or f"user{next(_names)}",
+            password=PASSWORD,
+            is_staff=is_staff,
+            **extra,
+        )
+        return user
+
+    return make
+
+
+def client_for(user: User) -> APIClient:
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def user(make_user: Callable[..., User]) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def staff(make_user: Callable[..., User]) -> User:
+    return make_user("boss", is_staff=True)
+
+
+@pytest.fixture
+def user_api(user: User) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def staff_api(staff: User) -> APIClient:
+    return client_for(staff)
