@@ -51,5 +51,9 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
+# PostgreSQL + Redis: the servers on 127.0.0.1 when there are some, else throwaway ones.
+test-services: $(VENV)/.installed-dev
+	scripts/test-services.sh
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

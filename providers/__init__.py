@@ -1,1 +1,1 @@
-"""Model adapters: turn a prompt and tool schemas into a completion, whichever model is behind it."""
+"""Model adapters: turn a prompt and tool schemas into a completion, whatever the model."""
