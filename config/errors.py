@@ -21,6 +21,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.exceptions import InvalidCredentials, UsernameTaken
 from billing.exceptions import InsufficientTokens, InvalidAmount
+from chat.exceptions import ConversationNotFound, IdempotencyKeyInUse, IdempotencyKeyMismatch
+from providers.exceptions import (
+    ModelNotAllowed,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderRateLimited,
+    ProviderTimeout,
+)
 
 
 def _insufficient_tokens(exc: InsufficientTokens) -> tuple[int, dict[str, Any]]:
@@ -40,6 +48,29 @@ def _username_taken(exc: UsernameTaken) -> tuple[int, dict[str, Any]]:
     }
 
 
+def _model_not_allowed(exc: ModelNotAllowed) -> tuple[int, dict[str, Any]]:
+    return status.HTTP_400_BAD_REQUEST, {
+        "detail": str(exc),
+        "code": "model_not_allowed",
+        "allowed": exc.allowed,
+    }
+
+
+def _provider_error(exc: ProviderError) -> tuple[int, dict[str, Any]]:
+    """Upstream failures: 504 when the model timed out, 503 when none can serve, else 502."""
+    http_status: int
+    if isinstance(exc, ProviderTimeout):
+        http_status = status.HTTP_504_GATEWAY_TIMEOUT
+    elif isinstance(exc, ProviderNotConfigured | ProviderRateLimited):
+        http_status = status.HTTP_503_SERVICE_UNAVAILABLE
+    else:
+        http_status = status.HTTP_502_BAD_GATEWAY
+    body: dict[str, Any] = {"detail": str(exc), "code": exc.code}
+    if exc.retry_after is not None:
+        body["retry_after"] = math.ceil(exc.retry_after)
+    return http_status, body
+
+
 def _plain(code: str, http_status: int) -> Callable[[Exception], tuple[int, dict[str, Any]]]:
     return lambda exc: (http_status, {"detail": str(exc), "code": code})
 
@@ -50,7 +81,25 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     InvalidAmount: _plain("invalid_amount", status.HTTP_400_BAD_REQUEST),
     InvalidCredentials: _plain("invalid_credentials", status.HTTP_400_BAD_REQUEST),
     UsernameTaken: _username_taken,
+    ModelNotAllowed: _model_not_allowed,
+    ProviderError: _provider_error,
+    ConversationNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
+    IdempotencyKeyInUse: _plain("idempotency_key_in_use", status.HTTP_409_CONFLICT),
+    IdempotencyKeyMismatch: _plain(
+        "idempotency_key_mismatch", status.HTTP_422_UNPROCESSABLE_ENTITY
+    ),
 }
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """Status and body for a domain error; anything unexpected is a plain 500."""
+    for exc_type, to_response in DOMAIN_ERRORS.items():
+        if isinstance(exc, exc_type):
+            return to_response(exc)
+    return status.HTTP_500_INTERNAL_SERVER_ERROR, {
+        "detail": "Internal server error.",
+        "code": "server_error",
+    }
 
 
 def _field_errors(detail: Any) -> dict[str, Any]:
@@ -72,10 +121,10 @@ def _first_code(codes: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception handler, with every body in the one format."""
-    for exc_type, to_response in DOMAIN_ERRORS.items():
-        if isinstance(exc, exc_type):
-            http_status, body = to_response(exc)
-            return Response(body, status=http_status)
+    if isinstance(exc, tuple(DOMAIN_ERRORS)):
+        http_status, body = error_body(exc)
+        headers = {"Retry-After": str(body["retry_after"])} if "retry_after" in body else None
+        return Response(body, status=http_status, headers=headers)
 
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(

@@ -5,6 +5,7 @@ Every variable read here is listed in `.env.example` and in the README's setting
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "providers",
     "billing",
     "accounts",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -113,7 +115,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env.float("SQLITE_TIMEOUT_S", default=30.0),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    # Tests use a file (threads and server processes must share it), one per test run.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://tally")}
@@ -132,6 +135,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Chat -------------------------------------------------------------------------------------
+
+CHAT_MAX_CHARS = positive_int("CHAT_MAX_CHARS", 4000)
+CHAT_HISTORY_MESSAGES = non_negative_int("CHAT_HISTORY_MESSAGES", 20)
+CHAT_HISTORY_TOKEN_BUDGET = positive_int("CHAT_HISTORY_TOKEN_BUDGET", 3000)
+CHAT_MAX_TOOL_ROUNDS = positive_int("CHAT_MAX_TOOL_ROUNDS", 4)
+CHAT_CACHE_TTL = non_negative_int("CHAT_CACHE_TTL", 3600)
+CHAT_CHARGE_CACHE_HITS = env.bool("CHAT_CHARGE_CACHE_HITS", default=True)
+THROTTLE_CHAT = env.str("THROTTLE_CHAT", default="30/min")
 
 # --- Model providers --------------------------------------------------------------------------
 

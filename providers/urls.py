@@ -1,5 +1,11 @@
-"""Routes of the providers API (being written)."""
+"""Routes of the providers API, mounted under /api/."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from providers import views
+
+urlpatterns = [
+    path("providers/", views.ProviderListView.as_view(), name="providers"),
+]

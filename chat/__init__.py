@@ -1,0 +1,1 @@
+"""Conversations and the metered chat pipeline: charge, context, model, tools, answer or refund."""

@@ -1,0 +1,89 @@
+"""What the model is given for a chat turn: instructions, recent history, retrieved passages
+and the tools it may call.
+
+This is the one seam the retrieval and orders apps plug into: `PASSAGE_SOURCES` gather
+passages, `TOOLBOXES` offer tools and run the calls the model makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+
+from chat.models import Conversation
+from chat.models import Message as StoredMessage
+from providers.adapters.local.tokens import count_tokens
+from providers.types import Message, Passage, Prompt, Role, ToolCall, ToolSpec
+
+SYSTEM_PROMPT = (
+    "You are Tally, the shop assistant. Answer from the context passages when they are "
+    "relevant and name the document you used; say so when they do not contain the answer. "
+    "Place, change, show, confirm or cancel orders only by calling the order tools, and relay "
+    "what the tools answer. Be brief and friendly."
+)
+
+
+class Toolbox(Protocol):
+    """Tools offered to the model for one user, and the server-side code that runs them."""
+
+    def specs(self) -> Sequence[ToolSpec]: ...
+
+    def execute(self, call: ToolCall) -> Mapping[str, Any]:
+        """Run one call; the result is JSON with a human `message` the model can relay."""
+        ...
+
+
+PassageSource = Callable[[AbstractBaseUser, str], Sequence[Passage]]
+ToolboxFactory = Callable[[AbstractBaseUser], Toolbox]
+
+# Filled in by the apps that provide context (retrieval, orders) in their AppConfig.ready().
+PASSAGE_SOURCES: list[PassageSource] = []
+TOOLBOXES: list[ToolboxFactory] = []
+
+
+@dataclass
+class Context:
+    prompt: Prompt
+    toolboxes: list[Toolbox] = field(default_factory=list)
+
+    def execute(self, call: ToolCall) -> Mapping[str, Any]:
+        for toolbox in self.toolboxes:
+            if any(spec.name == call.name for spec in toolbox.specs()):
+                return toolbox.execute(call)
+        return {"ok": False, "message": f"There is no tool called {call.name!r}."}
+
+
+def history(conversation: Conversation | None) -> list[Message]:
+    """The last `CHAT_HISTORY_MESSAGES` answered turns, oldest first, within the token budget."""
+    if conversation is None:
+        return []
+    rows = list(
+        conversation.messages.filter(status=StoredMessage.Status.OK)
+        .order_by("-id")
+        .values_list("role", "content")[: settings.CHAT_HISTORY_MESSAGES]
+    )
+    budget = settings.CHAT_HISTORY_TOKEN_BUDGET
+    kept: list[Message] = []
+    for role, content in rows:  # newest first, so the oldest are the ones dropped
+        budget -= count_tokens(content)
+        if budget < 0:
+            break
+        kept.append(Message(role=cast(Role, role), content=content))
+    kept.reverse()
+    return kept
+
+
+def build(*, user: AbstractBaseUser, conversation: Conversation | None, text: str) -> Context:
+    passages = [p for source in PASSAGE_SOURCES for p in source(user, text)]
+    toolboxes = [factory(user) for factory in TOOLBOXES]
+    prompt = Prompt(
+        system=SYSTEM_PROMPT,
+        messages=[*history(conversation), Message(role="user", content=text)],
+        passages=passages,
+        tools=[spec for toolbox in toolboxes for spec in toolbox.specs()],
+    )
+    return Context(prompt=prompt, toolboxes=toolboxes)

@@ -1,0 +1,337 @@
+"""The life of a chat request: charge, build the context, ask the model (running the tools it
+calls), store the answer, or refund.
+
+`begin` does everything that can be refused cheaply (a bad model, a foreign conversation, an
+empty wallet) and charges; `answer` and `answer_stream` then call the model outside any
+transaction and end in exactly one of `_finish` (answer stored) or `_fail` (refund stored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from billing import services as billing
+from billing.selectors import balance_of
+from chat import context as chat_context
+from chat.exceptions import ConversationNotFound
+from chat.models import Conversation, Message, RequestLog
+from providers import registry
+from providers.exceptions import ProviderError, ProviderUnavailable
+from providers.types import Completion, Prompt, TextDelta, Usage
+from providers.types import Message as PromptMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Turn:
+    """A charged chat turn in flight."""
+
+    user: AbstractBaseUser
+    text: str
+    conversation: Conversation
+    question: Message
+    provider: str
+    model: str
+    charged: int
+    reference: str
+    client_ip: str | None
+    streamed: bool
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the API returns for a finished turn (the `done` event of a stream, too)."""
+
+    message: str
+    response: str
+    conversation: int
+    message_id: int
+    tokens_charged: int
+    tokens_remaining: int
+    source: str
+    provider: str
+    model: str
+    sources: list[dict[str, Any]]
+    usage: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _title(text: str) -> str:
+    words = " ".join(text.split())
+    if len(words) <= 60:
+        return words
+    return words[:60].rsplit(" ", 1)[0] + "…"
+
+
+def begin(
+    *,
+    user: AbstractBaseUser,
+    text: str,
+    conversation_id: int | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    client_ip: str | None = None,
+    streamed: bool = False,
+) -> Turn:
+    """Validate the choice of model and conversation, then charge and store the question.
+
+    Raises `ModelNotAllowed`, `ConversationNotFound` or `InsufficientTokens` with nothing
+    written. The charge, a new conversation and the question commit together.
+    """
+    chosen, model_name = registry.resolve(provider, model)
+    conversation = None
+    if conversation_id is not None:
+        conversation = Conversation.objects.filter(pk=conversation_id, user_id=user.pk).first()
+        if conversation is None:
+            raise ConversationNotFound(f"Conversation {conversation_id} not found.")
+    cost = settings.CHAT_COST
+    reference = f"chat:{uuid.uuid4().hex}"
+    with transaction.atomic():
+        if cost:
+            billing.charge(user=user, amount=cost, reference=reference)
+        if conversation is None:
+            conversation = Conversation.objects.create(user_id=user.pk, title=_title(text))
+        question = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=text,
+            provider=chosen.name,
+            model=model_name,
+            tokens_charged=cost,
+            client_ip=client_ip,
+            status=Message.Status.PENDING,
+        )
+    return Turn(
+        user=user,
+        text=text,
+        conversation=conversation,
+        question=question,
+        provider=chosen.name,
+        model=model_name,
+        charged=cost,
+        reference=reference,
+        client_ip=client_ip,
+        streamed=streamed,
+    )
+
+
+def answer(turn: Turn) -> Answer:
+    """Ask the model and store its answer; on any failure refund and re-raise."""
+    for event in answer_stream(turn):
+        if isinstance(event, Answer):
+            return event
+    raise AssertionError("answer_stream ended without an answer")  # pragma: no cover
+
+
+def answer_stream(turn: Turn) -> Iterator[TextDelta | Answer]:
+    """Yield the answer's text as it arrives, then the stored `Answer`.
+
+    A consumer that stops early (a client that went away) does not lose what it paid for: the
+    rest of the answer is still produced and stored.
+    """
+    events = _produce(turn)
+    try:
+        # A plain loop, not `yield from`: closing us must not close (and so abort) `events`.
+        for event in events:  # noqa: UP028
+            yield event
+    except GeneratorExit:
+        try:
+            for _ in events:
+                pass
+        except Exception:  # noqa: BLE001 - already refunded and logged by _produce
+            log.info("chat turn %s failed after its client left", turn.reference)
+        raise
+
+
+def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
+    try:
+        ctx = chat_context.build(user=turn.user, conversation=turn.conversation, text=turn.text)
+        key = _cache_key(turn, ctx.prompt)
+        cached = cache.get(key) if settings.CHAT_CACHE_TTL else None
+        if cached is not None:
+            completion = Completion(**{**cached, "usage": Usage(**cached["usage"])})
+            source = Message.Source.CACHE
+            yield TextDelta(completion.text)
+        else:
+            completion, tools_used = yield from _run_tools(turn, ctx)
+            source = Message.Source.PROVIDER
+            # Answers that ran tools depend on more than the prompt (the order changed).
+            if settings.CHAT_CACHE_TTL and not tools_used:
+                cache.set(key, asdict(completion), timeout=settings.CHAT_CACHE_TTL)
+    except BaseException as exc:
+        _fail(turn, exc)
+        raise
+    yield _finish(turn, completion, source=source, passages=ctx.prompt.passages)
+
+
+def _run_tools(
+    turn: Turn, ctx: chat_context.Context
+) -> Generator[TextDelta, None, tuple[Completion, bool]]:
+    """Stream rounds of the model, running its tool calls, until it answers in words.
+
+    Returns the final completion (usage summed over every round) and whether tools ran.
+    """
+    messages = list(ctx.prompt.messages)
+    usage = Usage()
+    for round_ in range(settings.CHAT_MAX_TOOL_ROUNDS + 1):
+        # On the last round the tools are withdrawn, so the model has to answer in words.
+        tools = () if round_ == settings.CHAT_MAX_TOOL_ROUNDS else ctx.prompt.tools
+        prompt = replace(ctx.prompt, messages=messages, tools=tools)
+        completion: Completion | None = None
+        for event in registry.stream(prompt, provider=turn.provider, model=turn.model):
+            if isinstance(event, TextDelta):
+                yield event
+            else:
+                completion = event
+        if completion is None:
+            raise ProviderUnavailable("The model's stream ended without a completion.")
+        usage = usage + completion.usage
+        if not completion.tool_calls:
+            return replace(completion, usage=usage), round_ > 0
+        messages.append(
+            PromptMessage(
+                role="assistant", content=completion.text, tool_calls=completion.tool_calls
+            )
+        )
+        for call in completion.tool_calls:
+            result = ctx.execute(call)
+            messages.append(
+                PromptMessage(
+                    role="tool",
+                    content=json.dumps(result, default=str),
+                    tool_call_id=call.id,
+                    name=call.name,
+                )
+            )
+    raise AssertionError("unreachable: the last round offers no tools")  # pragma: no cover
+
+
+def _cache_key(turn: Turn, prompt: Prompt) -> str:
+    payload = json.dumps(
+        {"provider": turn.provider, "model": turn.model, "prompt": asdict(prompt)},
+        sort_keys=True,
+        default=str,
+    )
+    return "chat:answer:" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _finish(turn: Turn, completion: Completion, *, source: str, passages: Any) -> Answer:
+    latency_ms = int((time.monotonic() - turn.started) * 1000)
+    sources = [
+        {"source": p.source, "kind": p.kind, "score": round(float(p.score), 4)} for p in passages
+    ]
+    with transaction.atomic():
+        Message.objects.filter(pk=turn.question.pk).update(status=Message.Status.OK)
+        reply = Message.objects.create(
+            conversation=turn.conversation,
+            role=Message.Role.ASSISTANT,
+            content=completion.text,
+            provider=completion.provider,
+            model=completion.model,
+            prompt_tokens=completion.usage.prompt_tokens,
+            completion_tokens=completion.usage.completion_tokens,
+            source=source,
+            latency_ms=latency_ms,
+            client_ip=turn.client_ip,
+            sources=sources,
+        )
+        Conversation.objects.filter(pk=turn.conversation.pk).update(updated_at=timezone.now())
+        _log(
+            turn,
+            status=RequestLog.Status.OK,
+            completion=completion,
+            source=source,
+            latency_ms=latency_ms,
+        )
+        if source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS:
+            billing.refund(
+                user=turn.user, amount=turn.charged, reference=turn.reference, note="cache hit"
+            )
+    return Answer(
+        message=turn.text,
+        response=completion.text,
+        conversation=turn.conversation.pk,
+        message_id=reply.pk,
+        tokens_charged=turn.charged
+        if source == Message.Source.PROVIDER or settings.CHAT_CHARGE_CACHE_HITS
+        else 0,
+        tokens_remaining=balance_of(user=turn.user),
+        source=source,
+        provider=completion.provider,
+        model=completion.model,
+        sources=sources,
+        usage={
+            "prompt_tokens": completion.usage.prompt_tokens,
+            "completion_tokens": completion.usage.completion_tokens,
+        },
+    )
+
+
+def _fail(turn: Turn, exc: BaseException) -> None:
+    """Refund the turn and record why it failed. Never raises: the original error matters."""
+    code = exc.code if isinstance(exc, ProviderError) else "server_error"
+    if not isinstance(exc, ProviderError):
+        log.exception("chat turn %s failed", turn.reference, exc_info=exc)
+    try:
+        with transaction.atomic():
+            if turn.charged:
+                billing.refund(
+                    user=turn.user, amount=turn.charged, reference=turn.reference, note=code
+                )
+            Message.objects.filter(pk=turn.question.pk).update(
+                status=Message.Status.FAILED, tokens_charged=0
+            )
+            _log(
+                turn,
+                status=RequestLog.Status.PROVIDER_ERROR,
+                error_code=code,
+                latency_ms=int((time.monotonic() - turn.started) * 1000),
+            )
+    except Exception:
+        log.exception("could not refund chat turn %s", turn.reference)
+
+
+def _log(
+    turn: Turn,
+    *,
+    status: str,
+    latency_ms: int,
+    completion: Completion | None = None,
+    source: str = "",
+    error_code: str = "",
+) -> None:
+    RequestLog.objects.create(
+        user_id=turn.user.pk,
+        username=turn.user.get_username(),
+        conversation_id=turn.conversation.pk,
+        client_ip=turn.client_ip,
+        request_text=turn.text,
+        response_text=completion.text if completion else "",
+        provider=completion.provider if completion else turn.provider,
+        model=completion.model if completion else turn.model,
+        prompt_tokens=completion.usage.prompt_tokens if completion else 0,
+        completion_tokens=completion.usage.completion_tokens if completion else 0,
+        tokens_charged=turn.charged if status == RequestLog.Status.OK else 0,
+        source=source,
+        streamed=turn.streamed,
+        latency_ms=latency_ms,
+        status=status,
+        error_code=error_code,
+    )

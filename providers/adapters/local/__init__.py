@@ -1,0 +1,95 @@
+"""The built-in offline assistant: deterministic, instant, needs no key, and makes Tally usable.
+
+It quotes the shop's documents, recognises order intents and calls the same order tools a real
+model would, and embeds texts with a hashing embedder (see ``hashing``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from providers.base import Provider
+from providers.types import Completion, Prompt, StreamEvent, TextDelta, ToolCall, Usage
+
+from .dialogue import Reply, respond
+from .hashing import hashing_embed
+from .items import PlannedCall
+from .tokens import count_tokens, split_for_streaming
+
+__all__ = ["LocalProvider"]
+
+
+class LocalProvider(Provider):
+    """The ``local`` provider: no network, no model weights, the same answer every time."""
+
+    def complete(self, prompt: Prompt, *, model: str | None = None) -> Completion:
+        reply = respond(prompt)
+        calls = tuple(
+            _tool_call(call, index, _last_user_text(prompt))
+            for index, call in enumerate(reply.calls)
+        )
+        return Completion(
+            text=reply.text,
+            provider=self.name,
+            model=model or self.config.default_model,
+            usage=Usage(
+                prompt_tokens=prompt_tokens(prompt), completion_tokens=_written(reply, calls)
+            ),
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else "stop",
+        )
+
+    def stream(self, prompt: Prompt, *, model: str | None = None) -> Iterator[StreamEvent]:
+        completion = self.complete(prompt, model=model)
+        if not completion.tool_calls:
+            for piece in split_for_streaming(completion.text):
+                yield TextDelta(piece)
+        yield completion
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return hashing_embed(texts)
+
+
+def prompt_tokens(prompt: Prompt) -> int:
+    """Tokens the assistant read: system text, passages, every message and the tool schemas."""
+    total = count_tokens(prompt.system)
+    for passage in prompt.passages:
+        total += count_tokens(passage.source) + count_tokens(passage.text)
+    for message in prompt.messages:
+        total += 1 + count_tokens(message.content)  # the role is one token
+        for call in message.tool_calls:
+            total += count_tokens(_call_json(call.name, call.arguments))
+    for tool in prompt.tools:
+        schema = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+        total += count_tokens(json.dumps(schema, sort_keys=True, default=str))
+    return total
+
+
+def _written(reply: Reply, calls: Sequence[ToolCall]) -> int:
+    return count_tokens(reply.text) + sum(
+        count_tokens(_call_json(call.name, call.arguments)) for call in calls
+    )
+
+
+def _tool_call(call: PlannedCall, index: int, context: str) -> ToolCall:
+    # Deterministic ids; the user's words go into the hash so that the same call made for
+    # different messages of a conversation still gets a distinct id.
+    seed = f"{index}\n{_call_json(call.name, call.arguments)}\n{context}"
+    digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
+    return ToolCall(id=f"call_{digest}", name=call.name, arguments=dict(call.arguments))
+
+
+def _call_json(name: str, arguments: Any) -> str:
+    return json.dumps({"name": name, "arguments": dict(arguments)}, sort_keys=True, default=str)
+
+
+def _last_user_text(prompt: Prompt) -> str:
+    for message in reversed(prompt.messages):
+        if message.role == "user":
+            return message.content
+    return ""

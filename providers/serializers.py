@@ -1,0 +1,23 @@
+"""Shapes of the providers API: which providers and models a client may ask for."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class DefaultChoiceOutput(serializers.Serializer):
+    provider = serializers.CharField(help_text="The provider used when a request names none.")
+    model = serializers.CharField(help_text="The model used when a request names none.")
+
+
+class ProviderOutput(serializers.Serializer):
+    name = serializers.CharField(help_text="Provider name, e.g. local, openai, gemini.")
+    default_model = serializers.CharField()
+    models = serializers.ListField(
+        child=serializers.CharField(), help_text="Models a request may name for this provider."
+    )
+
+
+class ProvidersOutput(serializers.Serializer):
+    default = DefaultChoiceOutput()
+    providers = ProviderOutput(many=True, help_text="Only the providers configured here.")
