@@ -16,6 +16,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 from chat.models import Conversation
 from chat.models import Message as StoredMessage
+from orders.catalog import passages_for as orders_context
+from orders.tools import OrderToolbox
 from providers.adapters.local.tokens import count_tokens
 from providers.types import Message, Passage, Prompt, Role, ToolCall, ToolSpec
 
@@ -40,9 +42,8 @@ class Toolbox(Protocol):
 PassageSource = Callable[[AbstractBaseUser, str], Sequence[Passage]]
 ToolboxFactory = Callable[[AbstractBaseUser], Toolbox]
 
-# Filled in by the apps that provide context (retrieval, orders) in their AppConfig.ready().
-PASSAGE_SOURCES: list[PassageSource] = []
-TOOLBOXES: list[ToolboxFactory] = []
+PASSAGE_SOURCES: list[PassageSource] = [orders_context]
+TOOLBOXES: list[ToolboxFactory] = [OrderToolbox]
 
 
 @dataclass

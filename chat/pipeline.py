@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -68,6 +68,7 @@ class Answer:
     model: str
     sources: list[dict[str, Any]]
     usage: dict[str, int]
+    order: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,28 +168,36 @@ def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
         cached = cache.get(key) if settings.CHAT_CACHE_TTL else None
         if cached is not None:
             completion = Completion(**{**cached, "usage": Usage(**cached["usage"])})
-            source = Message.Source.CACHE
+            source, results = Message.Source.CACHE, list[Mapping[str, Any]]()
             yield TextDelta(completion.text)
         else:
-            completion, tools_used = yield from _run_tools(turn, ctx)
+            completion, results = yield from _run_tools(turn, ctx)
             source = Message.Source.PROVIDER
             # Answers that ran tools depend on more than the prompt (the order changed).
-            if settings.CHAT_CACHE_TTL and not tools_used:
+            if settings.CHAT_CACHE_TTL and not results:
                 cache.set(key, asdict(completion), timeout=settings.CHAT_CACHE_TTL)
     except BaseException as exc:
         _fail(turn, exc)
         raise
-    yield _finish(turn, completion, source=source, passages=ctx.prompt.passages)
+    orders = [result["order"] for result in results if result.get("order")]
+    yield _finish(
+        turn,
+        completion,
+        source=source,
+        passages=ctx.prompt.passages,
+        order=orders[-1] if orders else None,
+    )
 
 
 def _run_tools(
     turn: Turn, ctx: chat_context.Context
-) -> Generator[TextDelta, None, tuple[Completion, bool]]:
+) -> Generator[TextDelta, None, tuple[Completion, list[Mapping[str, Any]]]]:
     """Stream rounds of the model, running its tool calls, until it answers in words.
 
-    Returns the final completion (usage summed over every round) and whether tools ran.
+    Returns the final completion (usage summed over every round) and the tools' results.
     """
     messages = list(ctx.prompt.messages)
+    results: list[Mapping[str, Any]] = []
     usage = Usage()
     for round_ in range(settings.CHAT_MAX_TOOL_ROUNDS + 1):
         # On the last round the tools are withdrawn, so the model has to answer in words.
@@ -204,7 +213,7 @@ def _run_tools(
             raise ProviderUnavailable("The model's stream ended without a completion.")
         usage = usage + completion.usage
         if not completion.tool_calls:
-            return replace(completion, usage=usage), round_ > 0
+            return replace(completion, usage=usage), results
         messages.append(
             PromptMessage(
                 role="assistant", content=completion.text, tool_calls=completion.tool_calls
@@ -212,6 +221,7 @@ def _run_tools(
         )
         for call in completion.tool_calls:
             result = ctx.execute(call)
+            results.append(result)
             messages.append(
                 PromptMessage(
                     role="tool",
@@ -232,7 +242,14 @@ def _cache_key(turn: Turn, prompt: Prompt) -> str:
     return "chat:answer:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _finish(turn: Turn, completion: Completion, *, source: str, passages: Any) -> Answer:
+def _finish(
+    turn: Turn,
+    completion: Completion,
+    *,
+    source: str,
+    passages: Any,
+    order: dict[str, Any] | None = None,
+) -> Answer:
     latency_ms = int((time.monotonic() - turn.started) * 1000)
     sources = [
         {"source": p.source, "kind": p.kind, "score": round(float(p.score), 4)} for p in passages
@@ -281,6 +298,7 @@ def _finish(turn: Turn, completion: Completion, *, source: str, passages: Any) -
             "prompt_tokens": completion.usage.prompt_tokens,
             "completion_tokens": completion.usage.completion_tokens,
         },
+        order=order,
     )
 
 

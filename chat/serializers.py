@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
+from orders.serializers import OrderOutput
 
 
 class ChatInput(serializers.Serializer):
@@ -50,6 +51,9 @@ class ChatOutput(serializers.Serializer):
     model = serializers.CharField()
     sources = SourceOutput(many=True)
     usage = UsageOutput(help_text="The model's token counts (not the credits charged).")
+    order = OrderOutput(
+        allow_null=True, help_text="The order, when this turn touched it (through order tools)."
+    )
 
 
 class ConversationOutput(serializers.ModelSerializer):

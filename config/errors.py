@@ -22,6 +22,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from accounts.exceptions import InvalidCredentials, UsernameTaken
 from billing.exceptions import InsufficientTokens, InvalidAmount
 from chat.exceptions import ConversationNotFound, IdempotencyKeyInUse, IdempotencyKeyMismatch
+from orders.exceptions import OrderEmpty, OrderError, OrderNotEditable, OrderNotFound
 from providers.exceptions import (
     ModelNotAllowed,
     ProviderError,
@@ -85,6 +86,10 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     ProviderError: _provider_error,
     ConversationNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
     IdempotencyKeyInUse: _plain("idempotency_key_in_use", status.HTTP_409_CONFLICT),
+    OrderNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
+    OrderNotEditable: _plain("order_not_editable", status.HTTP_409_CONFLICT),
+    OrderEmpty: _plain("order_empty", status.HTTP_400_BAD_REQUEST),
+    OrderError: lambda exc: (status.HTTP_400_BAD_REQUEST, {"detail": str(exc), "code": exc.code}),
     IdempotencyKeyMismatch: _plain(
         "idempotency_key_mismatch", status.HTTP_422_UNPROCESSABLE_ENTITY
     ),

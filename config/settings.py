@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "providers",
     "billing",
     "accounts",
+    "orders",
     "chat",
 ]
 
@@ -145,6 +146,11 @@ CHAT_MAX_TOOL_ROUNDS = positive_int("CHAT_MAX_TOOL_ROUNDS", 4)
 CHAT_CACHE_TTL = non_negative_int("CHAT_CACHE_TTL", 3600)
 CHAT_CHARGE_CACHE_HITS = env.bool("CHAT_CHARGE_CACHE_HITS", default=True)
 THROTTLE_CHAT = env.str("THROTTLE_CHAT", default="30/min")
+
+# --- Orders -----------------------------------------------------------------------------------
+
+MAX_ITEM_QUANTITY = positive_int("MAX_ITEM_QUANTITY", 20)
+SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="EUR")
 
 # --- Model providers --------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/", include("accounts.urls")),
     path("api/", include("billing.urls")),
     path("api/", include("providers.urls")),
+    path("api/", include("orders.urls")),
     path("api/", include("chat.urls")),
 ]
 

@@ -1,0 +1,87 @@
+"""Finding products from loose descriptions ("something spicy") and offering them as context.
+
+Products are embedded with the retrieval embedder's hashing scheme (name, aliases and
+description) and ranked by similarity to what the customer said; the vectors are cached per
+process and rebuilt when the catalog changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Count, Max
+
+from orders.models import Product
+from orders.selectors import draft_of, order_summary
+from providers.adapters.local.hashing import hashing_embed
+from providers.types import Passage
+
+EVERYTHING = frozenset({"menu", "everything", "all", "anything", "catalog", "products"})
+MIN_SCORE = 0.05  # below this a product shares no real word with the query
+
+_lock = threading.Lock()
+_cache: dict[str, Any] = {"key": None, "products": [], "vectors": None}
+
+
+def _text(product: Product) -> str:
+    return " ".join([product.name, *map(str, product.aliases), product.description])
+
+
+def _embedded() -> tuple[list[Product], np.ndarray]:
+    available = Product.objects.filter(available=True)
+    key = tuple(available.aggregate(n=Count("id"), last=Max("updated_at")).values())
+    with _lock:
+        if _cache["key"] != key:
+            products = list(available.order_by("name"))
+            vectors = hashing_embed([_text(p) for p in products]) if products else None
+            _cache.update(key=key, products=products, vectors=vectors)
+        return _cache["products"], _cache["vectors"]
+
+
+def catalog_matches(*, query: str, limit: int = 5) -> list[Product]:
+    """Available products best matching `query`, best first; "menu" lists everything."""
+    products, vectors = _embedded()
+    words = set(query.lower().split())
+    if not query.strip() or words & EVERYTHING:
+        return products[:limit] if limit else products
+    return [product for product, _ in _ranked(query, products, vectors)[:limit]]
+
+
+def _ranked(
+    query: str, products: list[Product], vectors: np.ndarray | None
+) -> list[tuple[Product, float]]:
+    if vectors is None:
+        return []
+    scores = vectors @ hashing_embed([query])[0]
+    order = np.argsort(-scores)
+    return [(products[i], float(scores[i])) for i in order if scores[i] >= MIN_SCORE]
+
+
+def passages_for(user: AbstractBaseUser, text: str) -> list[Passage]:
+    """Chat context: the catalog entries the message is about, and the caller's draft order."""
+    products, vectors = _embedded()
+    passages = [
+        Passage(
+            source=f"Menu: {product.name}",
+            text=f"{product.name} ({product.sku}), {product.price}: {product.description}",
+            score=score,
+            kind="catalog",
+        )
+        for product, score in _ranked(text, products, vectors)[:3]
+    ]
+    draft = draft_of(user=user)
+    if draft is not None:
+        summary = order_summary(draft)
+        items = ", ".join(f"{i['quantity']} × {i['name']}" for i in summary["items"]) or "empty"
+        passages.append(
+            Passage(
+                source="Your current order",
+                text=f"Draft order #{draft.pk}: {items}; total {summary['total']}.",
+                score=1.0,
+                kind="catalog",
+            )
+        )
+    return passages

@@ -1,0 +1,45 @@
+"""Order errors. Each message is written for people: the assistant relays it as it is."""
+
+from __future__ import annotations
+
+
+class OrderError(Exception):
+    """Base of every refusal of an order operation."""
+
+    code = "order_error"
+
+
+class ProductNotFound(OrderError):
+    """No product matches the name, alias or SKU given (HTTP 400 / a tool refusal)."""
+
+    code = "product_not_found"
+
+
+class ProductUnavailable(OrderError):
+    """The product exists but cannot be ordered now."""
+
+    code = "product_unavailable"
+
+
+class InvalidQuantity(OrderError):
+    """A quantity outside 1..MAX_ITEM_QUANTITY."""
+
+    code = "invalid_quantity"
+
+
+class OrderEmpty(OrderError):
+    """An order with no items cannot be confirmed."""
+
+    code = "order_empty"
+
+
+class OrderNotEditable(OrderError):
+    """The order is confirmed or cancelled; it can no longer change (HTTP 409)."""
+
+    code = "order_not_editable"
+
+
+class OrderNotFound(OrderError):
+    """No such order belongs to the caller (HTTP 404)."""
+
+    code = "not_found"

@@ -1,0 +1,95 @@
+"""Reads: finding products by what people call them, and an order as the API and tools show it."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Prefetch, Q, QuerySet
+
+from orders.exceptions import ProductNotFound
+from orders.models import Order, OrderItem, Product
+
+
+def _names(product: Product) -> list[str]:
+    return [product.sku, product.name, *[str(alias) for alias in product.aliases]]
+
+
+def product_resolve(*, reference: str) -> Product:
+    """The one product `reference` names: its SKU, name or an alias, allowing small typos.
+
+    Raises `ProductNotFound` with suggestions when nothing (or more than one thing) matches.
+    """
+    wanted = " ".join(reference.lower().split())
+    products = list(Product.objects.all())
+    by_name: dict[str, set[int]] = {}
+    for product in products:
+        for name in _names(product):
+            by_name.setdefault(" ".join(name.lower().split()), set()).add(product.pk)
+    for candidate in (wanted, wanted.rstrip("s"), wanted.removesuffix("es")):
+        ids = by_name.get(candidate)
+        if ids and len(ids) == 1:
+            return next(p for p in products if p.pk in ids)
+    close = difflib.get_close_matches(wanted, by_name, n=3, cutoff=0.8)
+    matches = {pk for name in close for pk in by_name[name]}
+    if len(matches) == 1:
+        return next(p for p in products if p.pk in matches)
+    suggestions = [p.name for p in products if p.pk in matches] or _suggest(wanted, products)
+    hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+    raise ProductNotFound(f"We don't have {reference!r} on the menu.{hint}")
+
+
+def _suggest(wanted: str, products: list[Product]) -> list[str]:
+    words = set(wanted.split())
+    scored = [(len(words & set(" ".join(_names(p)).lower().split())), p.name) for p in products]
+    return [name for score, name in sorted(scored, reverse=True)[:2] if score]
+
+
+def products_search(*, query: str = "") -> QuerySet[Product]:
+    """Products whose name, SKU, description or aliases contain every word of the query."""
+    products = Product.objects.all()
+    for word in query.split():
+        products = products.filter(
+            Q(name__icontains=word)
+            | Q(sku__icontains=word)
+            | Q(description__icontains=word)
+            | Q(aliases__icontains=word)
+        )
+    return products.order_by("name")
+
+
+def orders_of(*, user: AbstractBaseUser) -> QuerySet[Order]:
+    return Order.objects.filter(user_id=user.pk).prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.select_related("product"))
+    )
+
+
+def draft_of(*, user: AbstractBaseUser) -> Order | None:
+    return orders_of(user=user).filter(status=Order.Status.DRAFT).first()
+
+
+def order_summary(order: Order) -> dict[str, Any]:
+    """The order as tools and the chat response show it: number, items, computed total."""
+    items = [
+        {
+            "sku": item.product.sku,
+            "name": item.product.name,
+            "quantity": item.quantity,
+            "unit_price": str(item.unit_price),
+            "line_total": str(item.line_total),
+            "note": item.note,
+        }
+        for item in order.items.all()
+    ]
+    return {
+        "id": order.pk,
+        "number": order.pk,
+        "status": order.status,
+        "items": items,
+        "total": str(order.total),
+        "currency": settings.SHOP_CURRENCY,
+        "created_at": order.created_at,
+        "confirmed_at": order.confirmed_at,
+    }

@@ -1,0 +1,94 @@
+"""A real Tally server for tests: uvicorn in a subprocess, sharing this process's test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    log: Path
+
+    def logs(self) -> str:
+        """What the server has printed so far, for assertion messages."""
+        return self.log.read_text(errors="replace")
+
+
+def database_url() -> str:
+    """The URL of the database this process uses: the test database once pytest set it up."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    if connection.vendor == "postgresql":
+        user = quote(db.get("USER") or "", safe="")
+        if db.get("PASSWORD"):
+            user += ":" + quote(db["PASSWORD"], safe="")
+        host = quote(db.get("HOST") or "", safe="") + (f":{db['PORT']}" if db.get("PORT") else "")
+        return f"postgres://{user + '@' if user else ''}{host}/{quote(db['NAME'], safe='')}"
+    raise NotImplementedError(f"No live server for {connection.vendor} databases.")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def live_server(
+    env: Mapping[str, str], *, log: Path, startup_s: float = 20.0
+) -> Iterator[LiveServer]:
+    """Serve `config.asgi:application` with uvicorn on a free port until the block ends.
+
+    `env` overrides this process's environment; `DATABASE_URL` defaults to the test database
+    (so tests using it need `django_db(transaction=True)` for the server to see their rows).
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
+    command += ["--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "2"]
+    environment = {**os.environ, "DATABASE_URL": database_url(), **env}
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT
+        )
+    server = LiveServer(url=f"http://127.0.0.1:{port}", log=log)
+    try:
+        _wait_until_listening(process, port, startup_s, server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_listening(
+    process: subprocess.Popen[bytes], port: int, startup_s: float, server: LiveServer
+) -> None:
+    deadline = time.monotonic() + startup_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with {process.returncode}:\n{server.logs()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"uvicorn did not listen on port {port} in {startup_s} s:\n{server.logs()}")

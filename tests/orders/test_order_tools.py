@@ -1,0 +1,141 @@
+"""Every refusal of the order tools comes back as a message the model can relay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from accounts.models import User
+from orders import services
+from orders.models import Order, Product
+from orders.tools import OrderToolbox
+from providers.types import ToolCall
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("catalog")]
+
+
+def run(user: User, name: str, **arguments: Any) -> dict[str, Any]:
+    return dict(OrderToolbox(user).execute(ToolCall(id="call_1", name=name, arguments=arguments)))
+
+
+def test_adding_computes_the_total_from_catalog_prices_not_from_the_model(user: User):
+    result = run(user, "add_to_order", product="Margherita", quantity=3, price="0.01")
+
+    assert result["ok"] is True
+    assert result["order"]["total"] == "25.50"
+    assert result["order"]["items"][0]["unit_price"] == "8.50"
+
+
+def test_adding_the_same_product_again_merges_the_line(user: User):
+    run(user, "add_to_order", product="coke", quantity=1)
+    result = run(user, "add_to_order", product="Coca-Cola", quantity=2)
+
+    assert [(i["sku"], i["quantity"]) for i in result["order"]["items"]] == [("DR-COKE", 3)]
+
+
+def test_a_note_is_kept_on_its_own_line(user: User):
+    run(user, "add_to_order", product="Margherita", quantity=1)
+    result = run(user, "add_to_order", product="Margherita", quantity=1, note="no basil")
+
+    assert [(i["quantity"], i["note"]) for i in result["order"]["items"]] == [
+        (1, ""),
+        (1, "no basil"),
+    ]
+
+
+def test_an_unknown_product_is_refused_with_suggestions(user: User):
+    result = run(user, "add_to_order", product="sushi platter", quantity=1)
+
+    assert result["ok"] is False
+    assert "We don't have 'sushi platter' on the menu." in result["message"]
+    assert not Order.objects.exists()
+
+
+def test_a_typo_still_finds_the_product(user: User):
+    assert run(user, "add_to_order", product="Pepperonni", quantity=1)["ok"] is True
+
+
+def test_an_unavailable_product_is_refused(user: User):
+    Product.objects.filter(sku="DS-TIRA").update(available=False)
+
+    result = run(user, "add_to_order", product="tiramisu", quantity=1)
+
+    assert result["ok"] is False and "not available" in result["message"]
+
+
+@pytest.mark.parametrize("quantity", [0, -1, 21, 2.5, "lots", True])
+def test_quantities_outside_the_limit_are_refused(user: User, quantity: Any):
+    result = run(user, "add_to_order", product="Margherita", quantity=quantity)
+
+    assert result["ok"] is False
+    assert not Order.objects.filter(items__isnull=False).exists()
+
+
+def test_the_quantity_limit_follows_the_setting_and_applies_to_the_merged_line(
+    user: User, settings: Any
+):
+    settings.MAX_ITEM_QUANTITY = 3
+    run(user, "add_to_order", product="Margherita", quantity=2)
+
+    result = run(user, "add_to_order", product="Margherita", quantity=2)
+
+    assert result["ok"] is False and "most per item is 3" in result["message"]
+
+
+def test_removing_what_is_not_in_the_order_is_refused(user: User):
+    run(user, "add_to_order", product="Margherita", quantity=1)
+
+    result = run(user, "remove_from_order", product="coke")
+
+    assert result["ok"] is False and result["message"] == "There is no Coca-Cola in your order."
+
+
+def test_removing_part_of_a_line_keeps_the_rest(user: User):
+    run(user, "add_to_order", product="Margherita", quantity=3)
+
+    result = run(user, "remove_from_order", product="Margherita", quantity=1)
+
+    assert result["order"]["items"][0]["quantity"] == 2
+
+
+def test_confirming_an_empty_order_is_refused(user: User):
+    result = run(user, "confirm_order")
+
+    assert result["ok"] is False and "empty" in result["message"]
+
+
+def test_a_confirmed_order_cannot_be_edited_and_a_new_draft_starts(user: User):
+    run(user, "add_to_order", product="Margherita", quantity=1)
+    confirmed = run(user, "confirm_order")
+
+    again = run(user, "cancel_order")
+    assert again["ok"] is False
+    with pytest.raises(Exception, match="already confirmed"):
+        services.order_cancel(user=user, order_id=confirmed["order"]["id"])
+    fresh = run(user, "add_to_order", product="coke", quantity=1)
+    assert fresh["order"]["id"] != confirmed["order"]["id"]
+
+
+def test_tools_act_only_on_the_callers_own_draft(user: User, make_user: Callable[..., User]):
+    other = make_user("mallory")
+    run(other, "add_to_order", product="Diavola", quantity=2)
+
+    assert run(user, "view_order")["message"] == "Your order is empty."
+    assert run(user, "confirm_order")["ok"] is False
+    assert Order.objects.get(user=other).status == "draft"
+
+
+def test_search_catalog_finds_products_from_loose_descriptions(user: User):
+    spicy = run(user, "search_catalog", query="something spicy")
+    menu = run(user, "search_catalog", query="menu")
+
+    names = [p["name"] for p in spicy["products"]]
+    assert "Diavola" in names[:3]
+    assert len(menu["products"]) == 8  # the tool caps its list
+
+
+def test_an_unknown_tool_or_bad_arguments_are_refused(user: User):
+    assert run(user, "launch_rockets")["ok"] is False
+    assert run(user, "add_to_order", quantity=1)["ok"] is False  # no product
