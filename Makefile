@@ -35,7 +35,7 @@ run: $(VENV)/.installed
 serve:
 	@echo "Tally is serving on http://$(HOST):$(PORT)/ ($(WEB_CONCURRENCY) workers; Ctrl-C stops it)"
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
-		--workers $(WEB_CONCURRENCY) --no-access-log
+		--workers $(WEB_CONCURRENCY) --no-access-log --no-proxy-headers
 
 # --- test --------------------------------------------------------------------------------------
 
@@ -49,11 +49,16 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy .
 
 pytest: $(VENV)/.installed-dev
+	scripts/browser-deps.sh
 	$(BIN)/pytest
 
 # PostgreSQL + Redis: the servers on 127.0.0.1 when there are some, else throwaway ones.
 test-services: $(VENV)/.installed-dev
-	scripts/test-services.sh
+	TALLY_LOAD_TESTS=1 scripts/test-services.sh
+
+# The committed API contract; the test suite fails when it differs from what the code generates.
+openapi: $(VENV)/.installed-dev
+	$(BIN)/python manage.py spectacular --file openapi.yaml --validate --fail-on-warn
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

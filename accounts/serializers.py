@@ -18,7 +18,7 @@ class RegisterInput(serializers.Serializer):
         error_messages={"invalid": "Use letters, digits and @/./+/-/_ only."},
     )
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True)
 
     def validate_username(self, value: str) -> str:
         if User.objects.filter(username__iexact=value).exists():
@@ -53,7 +53,7 @@ class LoginOutput(serializers.Serializer):
 class MeOutput(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(allow_blank=True, help_text="Empty when none was given.")
     tokens = serializers.IntegerField()
     is_staff = serializers.BooleanField()
     date_joined = serializers.DateTimeField()

@@ -34,7 +34,7 @@ class RegisterView(APIView):
         tags=["accounts"],
         operation_id="register",
         request=RegisterInput,
-        responses={201: RegisterOutput, **error_responses(400, 429)},
+        responses={201: RegisterOutput, **error_responses(400, 415, 429)},
         auth=[],
     )
     def post(self, request: Request) -> Response:
@@ -59,7 +59,7 @@ class LoginView(APIView):
         tags=["accounts"],
         operation_id="login",
         request=LoginInput,
-        responses={200: LoginOutput, **error_responses(400, 429)},
+        responses={200: LoginOutput, **error_responses(400, 415, 429)},
         auth=[],
     )
     def post(self, request: Request) -> Response:

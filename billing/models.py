@@ -63,7 +63,7 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     objects = LedgerQuerySet.as_manager()
 
@@ -73,6 +73,9 @@ class LedgerEntry(models.Model):
         indexes: ClassVar = [
             models.Index(fields=["wallet", "-id"], name="ledger_wallet_newest"),
             models.Index(fields=["kind", "reference"], name="ledger_kind_reference"),
+            # The admin's newest-first pages, filtered by date or kind.
+            models.Index(fields=["created_at", "id"], name="ledger_recent"),
+            models.Index(fields=["kind", "created_at", "id"], name="ledger_kind_recent"),
         ]
         constraints: ClassVar = [
             models.CheckConstraint(

@@ -57,7 +57,7 @@ class TopUpView(APIView):
         tags=["billing"],
         operation_id="top_ups_create",
         request=TopUpInput,
-        responses={201: TopUpOutput, **error_responses(400, 401, 403, 404)},
+        responses={201: TopUpOutput, **error_responses(400, 401, 403, 404, 415)},
     )
     def post(self, request: Request) -> Response:
         data = TopUpInput(data=request.data)

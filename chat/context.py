@@ -20,6 +20,7 @@ from orders.catalog import passages_for as orders_context
 from orders.tools import OrderToolbox
 from providers.adapters.local.tokens import count_tokens
 from providers.types import Message, Passage, Prompt, Role, ToolCall, ToolSpec
+from retrieval.selectors import passages_for as retrieval_passages
 
 SYSTEM_PROMPT = (
     "You are Tally, the shop assistant. Answer from the context passages when they are "
@@ -39,10 +40,21 @@ class Toolbox(Protocol):
         ...
 
 
-PassageSource = Callable[[AbstractBaseUser, str], Sequence[Passage]]
+# (user, message, id of the conversation it belongs to, if any) -> passages
+PassageSource = Callable[[AbstractBaseUser, str, int | None], Sequence[Passage]]
 ToolboxFactory = Callable[[AbstractBaseUser], Toolbox]
 
-PASSAGE_SOURCES: list[PassageSource] = [orders_context]
+
+def _knowledge(user: AbstractBaseUser, text: str, conversation_id: int | None) -> list[Passage]:
+    # This conversation's own exchanges are already in the history: no need to recall them.
+    return retrieval_passages(user, text, exclude_conversation=conversation_id)
+
+
+def _catalog(user: AbstractBaseUser, text: str, conversation_id: int | None) -> list[Passage]:
+    return orders_context(user, text)
+
+
+PASSAGE_SOURCES: list[PassageSource] = [_knowledge, _catalog]
 TOOLBOXES: list[ToolboxFactory] = [OrderToolbox]
 
 
@@ -79,7 +91,8 @@ def history(conversation: Conversation | None) -> list[Message]:
 
 
 def build(*, user: AbstractBaseUser, conversation: Conversation | None, text: str) -> Context:
-    passages = [p for source in PASSAGE_SOURCES for p in source(user, text)]
+    conversation_id = conversation.pk if conversation is not None else None
+    passages = [p for source in PASSAGE_SOURCES for p in source(user, text, conversation_id)]
     toolboxes = [factory(user) for factory in TOOLBOXES]
     prompt = Prompt(
         system=SYSTEM_PROMPT,

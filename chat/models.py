@@ -57,12 +57,20 @@ class Message(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OK)
     sources = models.JSONField(default=list, blank=True)
+    # On a user turn: the ledger reference of its charge (and of its refund, if any).
+    reference = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("id",)
         indexes: ClassVar = [
             models.Index(fields=["conversation", "-id"], name="message_conversation_newest"),
+            # reconcile_charges looks for the few turns left pending by a dead worker.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="message_pending",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -77,8 +85,13 @@ class RequestLog(models.Model):
         PROVIDER_ERROR = "provider_error"
         CANCELLED = "cancelled"
 
+    # Indexed by requestlog_user_recent, whose first column it is.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_index=False,
     )
     username = models.CharField(max_length=150)
     conversation_id = models.BigIntegerField(null=True, blank=True)
@@ -90,7 +103,7 @@ class RequestLog(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     tokens_charged = models.PositiveIntegerField(default=0)
-    source = models.CharField(max_length=10, blank=True, default="")
+    source = models.CharField(max_length=10, choices=Message.Source.choices, blank=True, default="")
     streamed = models.BooleanField(default=False)
     latency_ms = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=20, choices=Status.choices)
@@ -98,11 +111,13 @@ class RequestLog(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ("-id",)
+        # Newest first by time, not id: a filter on created_at then walks its own index
+        # instead of every newer row (ids and times rise together, but the planner can't know).
+        ordering = ("-created_at", "-id")
         indexes: ClassVar = [
-            models.Index(fields=["created_at"], name="requestlog_created"),
-            models.Index(fields=["user", "-id"], name="requestlog_user_newest"),
-            models.Index(fields=["status", "-id"], name="requestlog_status_newest"),
+            models.Index(fields=["created_at", "id"], name="requestlog_recent"),
+            models.Index(fields=["user", "created_at", "id"], name="requestlog_user_recent"),
+            models.Index(fields=["status", "created_at", "id"], name="requestlog_status_recent"),
         ]
 
     def __str__(self) -> str:

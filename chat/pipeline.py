@@ -32,6 +32,7 @@ from providers import registry
 from providers.exceptions import ProviderError, ProviderUnavailable
 from providers.types import Completion, Prompt, TextDelta, Usage
 from providers.types import Message as PromptMessage
+from retrieval import services as retrieval
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +235,15 @@ def _run_tools(
 
 
 def _cache_key(turn: Turn, prompt: Prompt) -> str:
+    """The full prompt, less the user's recalled memories: otherwise asking the same question
+    twice would never hit, since the first exchange is itself recalled the second time."""
+    passages = [p for p in prompt.passages if p.kind != "memory"]
     payload = json.dumps(
-        {"provider": turn.provider, "model": turn.model, "prompt": asdict(prompt)},
+        {
+            "provider": turn.provider,
+            "model": turn.model,
+            "prompt": asdict(replace(prompt, passages=passages)),
+        },
         sort_keys=True,
         default=str,
     )
@@ -281,6 +289,14 @@ def _finish(
             billing.refund(
                 user=turn.user, amount=turn.charged, reference=turn.reference, note="cache hit"
             )
+    # The exchange becomes a memory only this user can recall later (a background task).
+    retrieval.remember(
+        user=turn.user,
+        conversation_id=turn.conversation.pk,
+        question=turn.text,
+        answer=completion.text,
+        conversation_title=turn.conversation.title,
+    )
     return Answer(
         message=turn.text,
         response=completion.text,
@@ -309,13 +325,15 @@ def _fail(turn: Turn, exc: BaseException) -> None:
         log.exception("chat turn %s failed", turn.reference, exc_info=exc)
     try:
         with transaction.atomic():
-            if turn.charged:
+            # Only a turn still pending is refunded here: `reconcile_charges` may have
+            # refunded it already (it claims pending turns the same way).
+            settled = Message.objects.filter(
+                pk=turn.question.pk, status=Message.Status.PENDING
+            ).update(status=Message.Status.FAILED, tokens_charged=0)
+            if settled and turn.charged:
                 billing.refund(
                     user=turn.user, amount=turn.charged, reference=turn.reference, note=code
                 )
-            Message.objects.filter(pk=turn.question.pk).update(
-                status=Message.Status.FAILED, tokens_charged=0
-            )
             _log(
                 turn,
                 status=RequestLog.Status.PROVIDER_ERROR,

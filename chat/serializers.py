@@ -86,3 +86,13 @@ class MessageOutput(serializers.ModelSerializer):
             "created_at",
         )
         read_only_fields = fields
+
+
+class StreamEventOutput(serializers.Serializer):
+    """One Server-Sent Event of a streamed chat (the schema describes each event)."""
+
+    event = serializers.ChoiceField(choices=["delta", "done", "error"])
+    data = serializers.CharField(  # type: ignore[assignment]
+        help_text='JSON. delta: {"text"}; done: the ChatOutput object; '
+        'error: {"detail", "code", "tokens_remaining"} (the chat was refunded).'
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from chat.models import Conversation
+from retrieval import services as retrieval
 
 
 @transaction.atomic
@@ -16,5 +17,7 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
 
 @transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
-    """Delete a conversation and its messages. The ledger and the request log keep their rows."""
+    """Delete a conversation, its messages and its memories. The ledger and the request log
+    keep their rows."""
+    retrieval.forget(user=conversation.user, conversation_id=conversation.pk)
     conversation.delete()

@@ -26,6 +26,7 @@ from chat.serializers import (
     ConversationOutput,
     ConversationUpdateInput,
     MessageOutput,
+    StreamEventOutput,
 )
 from chat.streaming import in_thread, sse
 from chat.throttling import ChatRateThrottle
@@ -64,9 +65,9 @@ class ChatView(APIView):
         responses={
             (200, "application/json"): ChatOutput,
             (200, "text/event-stream"): OpenApiResponse(
-                response=OpenApiTypes.STR, description=SSE_DESCRIPTION
+                response=StreamEventOutput, description=SSE_DESCRIPTION
             ),
-            **error_responses(400, 401, 402, 404, 409, 422, 429, 502, 503, 504),
+            **error_responses(400, 401, 402, 404, 409, 415, 422, 429, 502, 503, 504),
         },
         description="Ask the assistant; costs `CHAT_COST` tokens, refunded if the model fails. "
         + SSE_DESCRIPTION,
@@ -185,7 +186,7 @@ class ConversationDetail(generics.RetrieveUpdateDestroyAPIView):
         tags=["chat"],
         operation_id="conversations_partial_update",
         request=ConversationUpdateInput,
-        responses={200: ConversationOutput, **error_responses(400, 401, 404)},
+        responses={200: ConversationOutput, **error_responses(400, 401, 404, 415)},
     )
     def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         conversation = self.get_object()

@@ -30,6 +30,14 @@ from providers.exceptions import (
     ProviderRateLimited,
     ProviderTimeout,
 )
+from retrieval.exceptions import (
+    DocumentNotFound,
+    DocumentTooLarge,
+    EmbedderMismatch,
+    EmbedderNotConfigured,
+    SharingNotAllowed,
+    UnreadableDocument,
+)
 
 
 def _insufficient_tokens(exc: InsufficientTokens) -> tuple[int, dict[str, Any]]:
@@ -93,6 +101,12 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     IdempotencyKeyMismatch: _plain(
         "idempotency_key_mismatch", status.HTTP_422_UNPROCESSABLE_ENTITY
     ),
+    DocumentTooLarge: _plain("too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    UnreadableDocument: _plain("unreadable_document", status.HTTP_400_BAD_REQUEST),
+    DocumentNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
+    SharingNotAllowed: _plain("permission_denied", status.HTTP_403_FORBIDDEN),
+    EmbedderMismatch: _plain("index_embedder_mismatch", status.HTTP_503_SERVICE_UNAVAILABLE),
+    EmbedderNotConfigured: _plain("embedder_not_configured", status.HTTP_503_SERVICE_UNAVAILABLE),
 }
 
 
@@ -225,6 +239,7 @@ _DESCRIPTIONS = {
     404: "Not found.",
     409: "Conflict.",
     413: "Payload too large.",
+    415: "The request body's media type is not supported.",
     422: "Unprocessable.",
     429: "Too many requests.",
     502: "The model provider failed.",

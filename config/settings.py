@@ -36,11 +36,16 @@ def non_negative_int(name: str, default: int) -> int:
 # --- Core -------------------------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=False)
+# "production" turns on everything `manage.py check --deploy` asks for and refuses to start
+# without a real SECRET_KEY; "development" (the default) keeps `make run` working with no setup.
+TALLY_ENV = env.str("TALLY_ENV", default="development")
+if TALLY_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(f"TALLY_ENV must be development or production, not {TALLY_ENV!r}.")
+PRODUCTION = TALLY_ENV == "production"
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not DEBUG and env.bool("REQUIRE_SECRET_KEY", default=False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production.")
-    # Development and tests only: a fixed, obviously insecure key.
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY must be set when TALLY_ENV=production.")
     SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"  # noqa: S105
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
@@ -56,11 +61,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_tasks",
+    "drf_spectacular_sidecar",
     "providers",
     "billing",
     "accounts",
     "orders",
+    "retrieval",
     "chat",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -83,7 +92,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -121,6 +130,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://tally")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Fail open while Redis is down (config/cache.py), and never wait long for it.
+    CACHE_TIMEOUT_S = env.float("CACHE_TIMEOUT_S", default=1.0)
+    CACHES["default"]["BACKEND"] = "config.cache.ResilientRedisCache"
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": CACHE_TIMEOUT_S,
+        "socket_timeout": CACHE_TIMEOUT_S,
+        **CACHES["default"].get("OPTIONS", {}),
+    }
 
 # --- Accounts and billing ---------------------------------------------------------------------
 
@@ -146,6 +164,8 @@ CHAT_MAX_TOOL_ROUNDS = positive_int("CHAT_MAX_TOOL_ROUNDS", 4)
 CHAT_CACHE_TTL = non_negative_int("CHAT_CACHE_TTL", 3600)
 CHAT_CHARGE_CACHE_HITS = env.bool("CHAT_CHARGE_CACHE_HITS", default=True)
 THROTTLE_CHAT = env.str("THROTTLE_CHAT", default="30/min")
+# Days of request log kept by `manage.py prune_logs` (the ledger is never pruned).
+REQUEST_LOG_RETENTION_DAYS = positive_int("REQUEST_LOG_RETENTION_DAYS", 90)
 
 # --- Orders -----------------------------------------------------------------------------------
 
@@ -175,6 +195,21 @@ GEMINI_EMBEDDING_MODEL = env.str("GEMINI_EMBEDDING_MODEL", default="gemini-embed
 # How many reverse proxies to believe in X-Forwarded-For. 0 means the socket address is the
 # client: DRF's own default would trust a header any client can forge.
 TRUSTED_PROXIES = non_negative_int("TRUSTED_PROXIES", 0)
+
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be off when TALLY_ENV=production.")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]  # load balancers probe over plain HTTP
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = non_negative_int("SECURE_HSTS_SECONDS", 31_536_000)
+    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    if TRUSTED_PROXIES:
+        # The proxy terminates TLS and says so; believe it only when proxies are trusted.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 THROTTLE_AUTH = env.str("THROTTLE_AUTH", default="20/min")
 
 REST_FRAMEWORK: dict[str, Any] = {
@@ -193,6 +228,19 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc assets are served from this app, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "TAGS": [
+        {"name": "accounts", "description": "Register, log in and out, who am I."},
+        {"name": "billing", "description": "Token balance, ledger, staff top-ups."},
+        {"name": "chat", "description": "Metered chats and conversations."},
+        {"name": "orders", "description": "The catalog and your orders."},
+        {"name": "providers", "description": "The models a chat may use."},
+        {"name": "retrieval", "description": "Documents, the shared knowledge base, search."},
+        {"name": "health", "description": "Readiness of this server."},
+    ],
 }
 
 # --- Logging ----------------------------------------------------------------------------------
@@ -203,4 +251,28 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # faiss announces at INFO which CPU build it loaded, on every process start.
+    "loggers": {"faiss.loader": {"level": "WARNING"}},
 }
+
+# --- Retrieval ----------------------------------------------------------------------------------
+
+MAX_UPLOAD_BYTES = positive_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+CHUNK_SIZE = positive_int("CHUNK_SIZE", 1000)
+CHUNK_OVERLAP = non_negative_int("CHUNK_OVERLAP", 200)
+if CHUNK_OVERLAP >= CHUNK_SIZE:
+    raise ImproperlyConfigured(
+        f"CHUNK_OVERLAP ({CHUNK_OVERLAP}) must be smaller than CHUNK_SIZE ({CHUNK_SIZE})."
+    )
+EMBEDDER = env.str("EMBEDDER", default="hashing")
+EMBEDDING_DIM = positive_int("EMBEDDING_DIM", 384)
+RETRIEVAL_TOP_K = positive_int("RETRIEVAL_TOP_K", 4)
+RETRIEVAL_MIN_SCORE = env.float("RETRIEVAL_MIN_SCORE", default=0.05)
+RETRIEVAL_HNSW_THRESHOLD = positive_int("RETRIEVAL_HNSW_THRESHOLD", 1_000_000)
+RETRIEVAL_HNSW_EF_SEARCH = positive_int("RETRIEVAL_HNSW_EF_SEARCH", 128)
+# Background tasks (django-tasks): inline by default; "django_tasks_db.DatabaseBackend" (the
+# django-tasks-db package) queues them in the database for `manage.py db_worker`.
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="django_tasks.backends.immediate.ImmediateBackend")
+TASKS = {"default": {"BACKEND": TASKS_BACKEND}}
+if TASKS_BACKEND.startswith("django_tasks_db."):
+    INSTALLED_APPS.append("django_tasks_db")

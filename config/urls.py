@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from config.health import HealthView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/health/", HealthView.as_view(), name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
     path("api/", include("accounts.urls")),
     path("api/", include("billing.urls")),
     path("api/", include("providers.urls")),
     path("api/", include("orders.urls")),
     path("api/", include("chat.urls")),
+    path("api/", include("retrieval.urls")),
+    path("", include("web.urls")),
 ]
 
 handler400 = "config.errors.bad_request"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,12 @@ from accounts.models import User
 
 PASSWORD = "correct-horse-battery-staple"
 _names = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(settings: Any, tmp_path: Path) -> None:
+    # Each test gets its own retrieval index folder (the index cache resets on this change).
+    settings.DATA_DIR = tmp_path / "data"
 
 
 @pytest.fixture(autouse=True)

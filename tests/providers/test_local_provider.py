@@ -375,3 +375,12 @@ def test_any_message_gets_an_answer_or_tool_calls_the_tools_accept(text: str) ->
         assert 1 <= call.arguments.get("quantity", 1) <= 999
         if call.name == "add_to_order":
             assert isinstance(call.arguments["quantity"], int)
+
+
+def test_the_hashing_embedder_gives_zero_vectors_for_texts_without_words():
+    from providers.adapters.local.hashing import hashing_embed
+
+    vectors = hashing_embed(["¤·[", "", "pizza"])
+
+    assert vectors.dtype == np.float32 and vectors.shape == (3, 384)
+    assert not vectors[0].any() and not vectors[1].any() and vectors[2].any()

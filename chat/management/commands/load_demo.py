@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from accounts import services as accounts
 from accounts.models import User
 from orders import services as orders
+from retrieval import services as retrieval
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 
@@ -33,4 +34,10 @@ class Command(BaseCommand):
             verb = "exists"
         added = orders.catalog_load(products=json.loads((DEMO / "catalog.json").read_text()))
         self.stdout.write(f"Catalog: {added} product(s) added.")
+        faq = DEMO / "shop-faq.md"
+        document, created = retrieval.document_upload(
+            owner=staff, data=faq.read_bytes(), filename=faq.name, title="Shop FAQ", shared=True
+        )
+        state = "added" if created else "already there"
+        self.stdout.write(f"Shared document {document.title!r}: {state} ({document.status}).")
         self.stdout.write(self.style.SUCCESS(f"Demo staff account {verb}: {username} / {password}"))

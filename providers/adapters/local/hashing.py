@@ -65,6 +65,8 @@ def _embed_batch(texts: Sequence[str], dim: int) -> np.ndarray:
         weights=(1.0 + np.log(counts)) * signs,  # sublinear term frequency
         minlength=len(texts) * dim,
     ).reshape(len(texts), dim)
+    # bincount answers int64 when no text has a single word ("¤·[").
+    matrix = matrix.astype(np.float64, copy=False)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     np.divide(matrix, norms, out=matrix, where=norms > 0)
     return matrix.astype(np.float32)

@@ -1,0 +1,266 @@
+"""What a benchmark run measures against a running server: the load matrix, streamed chats,
+scaling as users, chunks and history grow, and the server-side check of every answer."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import drivers
+import servers
+from drivers import Result
+
+SEED = str(Path(__file__).resolve().parent / "seed.py")
+
+SCENARIOS = ("floor", "chat_new", "chat_follow")
+
+
+@dataclass
+class Plan:
+    levels: list[int]
+    duration: float
+    warmup: float
+    ttfb_levels: list[int]
+    scale_conns: int
+    users_small: int
+    users_large: int
+    chunks_large: int
+    history_long: int
+    history_short: int
+    latency_ms: float
+    configs: list[str]
+
+
+@dataclass
+class Run:
+    """Everything one benchmark run measured, for the report."""
+
+    plan: Plan
+    command: str
+    started: str
+    machine: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    matrix: dict[str, dict[str, dict[int, Result]]] = field(default_factory=dict)
+    ttfb: dict[str, dict[int, Result]] = field(default_factory=dict)
+    scaling: list[tuple[str, str, str, Result, Result]] = field(default_factory=list)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)
+    profile_text: str = ""
+
+
+def run_from_json(data: dict[str, Any]) -> Run:
+    """A run saved by `bench/run.py` (results/<timestamp>.json), to render it again."""
+
+    def result(raw: dict[str, Any]) -> Result:
+        return Result(**raw)
+
+    return Run(
+        plan=Plan(**data["plan"]),
+        command=data["command"],
+        started=data["started"],
+        machine=data["machine"],
+        notes=data["notes"],
+        matrix={
+            config: {
+                name: {int(conns): result(raw) for conns, raw in cells.items()}
+                for name, cells in table.items()
+            }
+            for config, table in data["matrix"].items()
+        },
+        ttfb={
+            config: {int(conns): result(raw) for conns, raw in cells.items()}
+            for config, cells in data["ttfb"].items()
+        },
+        scaling=[(w, a, b, result(x), result(y)) for w, a, b, x, y in data["scaling"]],
+        checks=data["checks"],
+        probe=data["probe"],
+        profile_text=data["profile_text"],
+    )
+
+
+class Session:
+    """One configuration's server and the bookkeeping that checks its answers server-side."""
+
+    def __init__(self, run: Run, name: str, env: dict[str, str], url: str, wrk: str | None):
+        self.run, self.name, self.env, self.url, self.wrk = run, name, env, url, wrk
+        self.chats = 0  # 2xx chat answers counted by the clients
+        self.slack = 0  # requests a client may have left in flight when its time ran out
+        self.errors = 0
+        self.history_mark: tuple[int, Result] | None = None
+
+    def load(self, requests: Path, conns: int, seconds: float, *, chat: bool) -> Result:
+        result = drivers.load(self.url, requests, conns=conns, duration_s=seconds, wrk=self.wrk)
+        self._count(result, chat)
+        return result
+
+    def stream(self, requests: Path, conns: int, seconds: float) -> Result:
+        result = drivers.stream_or_plain(
+            self.url, requests, conns=conns, duration_s=seconds, stream=True
+        )
+        self._count(result, True)
+        return result
+
+    def _count(self, result: Result, chat: bool) -> None:
+        self.errors += result.errors
+        if chat:
+            self.chats += result.requests - result.non2xx
+            self.slack += result.conns
+        if result.errors:
+            print(f"   !! {result.errors} errors, e.g. {result.first_bad}", file=sys.stderr)
+
+
+def request_files(files: dict[str, Path]) -> None:
+    """(Re)write the request lists for the users seeded so far."""
+    users = [json.loads(line) for line in files["users"].read_text().splitlines()]
+    questions = json.loads(files["questions"].read_text())
+    rows = max(len(users), len(questions)) * 4
+    pick = [(users[i % len(users)], questions[(i * 7) % len(questions)]) for i in range(rows)]
+    folder = files["users"].parent
+    files["floor"] = drivers.write_requests(
+        folder / "floor.tsv", (("GET", "/api/tokens/", u["token"], None) for u in users)
+    )
+    files["chat_new"] = drivers.write_requests(
+        folder / "chat_new.tsv",
+        (("POST", "/api/chat/", u["token"], {"message": q}) for u, q in pick),
+    )
+    for name, conversation, extra in (
+        ("chat_follow", "long_conversation", {}),
+        ("chat_follow_short", "short_conversation", {}),
+        ("stream", "long_conversation", {"stream": True}),
+    ):
+        files[name] = drivers.write_requests(
+            folder / f"{name}.tsv",
+            (
+                (
+                    "POST",
+                    "/api/chat/",
+                    u["token"],
+                    {"message": q, "conversation": u[conversation], **extra},
+                )
+                for u, q in pick
+            ),
+        )
+
+
+def warm(session: Session, files: dict[str, Path], plan: Plan) -> None:
+    """Load every worker's indexes, catalog and SDK clients before anything is measured."""
+    for name in (*SCENARIOS, "stream"):
+        if name == "stream":
+            session.stream(files[name], 4, plan.warmup)
+        else:
+            session.load(files[name], 8, plan.warmup, chat=name != "floor")
+
+
+def matrix(session: Session, files: dict[str, Path], plan: Plan) -> None:
+    """Every scenario at every level, interleaved by level so that the ratios to the floor
+    compare runs made under the same conditions."""
+    table = session.run.matrix.setdefault(session.name, {name: {} for name in SCENARIOS})
+    session.run.machine[f"load_{session.name}"] = loadavg()
+    for conns in plan.levels:
+        for name in SCENARIOS:
+            result = session.load(files[name], conns, plan.duration, chat=name != "floor")
+            table[name][conns] = result
+            progress(session.name, name, result)
+    streams = session.run.ttfb.setdefault(session.name, {})
+    for conns in plan.ttfb_levels:
+        streams[conns] = session.stream(files["stream"], conns, plan.duration)
+        progress(session.name, "stream", streams[conns])
+
+
+def scaling(session: Session, files: dict[str, Path], plan: Plan, data_dir: Path) -> None:
+    """Follow-up chats while one thing grows tenfold: users, then chunks, then history."""
+    env, conns, seconds = session.env, plan.scale_conns, plan.duration
+
+    def follow(label: str, which: str = "chat_follow") -> Result:
+        result = session.load(files[which], conns, seconds, chat=True)
+        progress(session.name, label, result)
+        return result
+
+    small, large = plan.users_small, plan.users_large
+    few = follow(f"{small} users")
+    more = data_dir / "users-more.jsonl"
+    servers.python(env, SEED, "users", "--start", str(small), "--count", str(large - small),
+                   "--out", str(more), "--history", str(plan.history_long),
+                   "--short-history", str(plan.history_short))  # fmt: skip
+    with files["users"].open("a") as out:
+        out.write(more.read_text())
+    request_files(files)
+    session.load(files["chat_follow"], 8, plan.warmup, chat=True)  # the new users' first chats
+    many = follow(f"{large} users")
+    session.run.scaling.append(("users (seeded and active)", f"{small}", f"{large}", few, many))
+    chunks_small = plan.chunks_large // 10
+    servers.python(env, SEED, "chunks", "--total", str(plan.chunks_large))
+    session.load(files["chat_follow"], 8, plan.warmup, chat=True)  # workers reload the index
+    big = follow(f"{plan.chunks_large:,} chunks")
+    session.run.scaling.append(
+        ("shared document chunks", f"{chunks_small:,}", f"{plan.chunks_large:,}", many, big)
+    )
+    short = follow(f"{plan.history_short} messages", "chat_follow_short")
+    session.run.scaling.append(
+        (
+            "conversation history (messages)",
+            str(plan.history_short),
+            str(plan.history_long),
+            short,
+            big,
+        )
+    )
+    session.history_mark = (servers.stats(env)["messages"], big)
+
+
+def history_again(session: Session, files: dict[str, Path], plan: Plan) -> None:
+    """The same follow-up chat once the whole matrix has added thousands of messages."""
+    if session.history_mark is None:
+        return
+    stored, before = session.history_mark
+    again = session.load(files["chat_follow"], plan.scale_conns, plan.duration, chat=True)
+    progress(session.name, "after the matrix", again)
+    after = servers.stats(session.env)["messages"]
+    session.run.scaling.append(
+        ("total stored messages (same chat)", f"{stored:,}", f"{after:,}", before, again)
+    )
+
+
+def check(session: Session, before: dict[str, Any]) -> None:
+    """Compare what the clients saw with what the server stored: every 2xx chat has an OK
+    request log, no chat failed or was refunded."""
+    run = session.run
+    after = servers.stats(session.env)
+    ok = after["request_logs"].get("ok", 0) - before["request_logs"].get("ok", 0)
+    failed_logs = sum(n for s, n in after["request_logs"].items() if s != "ok") - sum(
+        n for s, n in before["request_logs"].items() if s != "ok"
+    )
+    failed = after["messages_by_status"].get("failed", 0) - before["messages_by_status"].get(
+        "failed", 0
+    )
+    consistent = session.chats <= ok <= session.chats + session.slack
+    run.checks[session.name] = {
+        "client_2xx_chats": session.chats,
+        "server_ok_logs": ok,
+        "in_flight_allowance": session.slack,
+        "server_failed_logs": failed_logs,
+        "failed_messages": failed,
+        "client_errors": session.errors,
+        "passed": consistent and failed_logs == 0 and failed == 0 and session.errors == 0,
+        "messages_total": after["messages"],
+        "ledger_entries": after["ledger_entries"],
+    }
+
+
+def progress(config: str, name: str, result: Result) -> None:
+    print(
+        f"   {config:<14} {name:<18} c={result.conns:<3} {result.rps:8.1f} req/s  "
+        f"p50 {result.p50:7.1f}  p99 {result.p99:7.1f} ms  errors {result.errors}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"

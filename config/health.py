@@ -1,0 +1,85 @@
+"""`GET /api/health/`: can this process serve? Database, cache, retrieval index, model provider."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from django.core.cache import cache
+from django.db import connection
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from providers import registry
+from retrieval.selectors import index_health
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _cache() -> str:
+    key = f"health:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=5)
+    if cache.get(key) != "1":
+        raise RuntimeError("the cache did not return what was stored")
+    cache.delete(key)
+    return "ok"
+
+
+def _provider() -> str:
+    name, model = registry.default_choice()
+    problems = registry.get(name).check()
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return f"ok ({name}/{model})"
+
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "database": _database,
+    "cache": _cache,
+    "retrieval": index_health,
+    "provider": _provider,
+}
+
+
+class HealthCheckOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "unavailable"])
+    checks = serializers.DictField(child=serializers.CharField())
+    duration_ms = serializers.IntegerField()
+
+
+class HealthView(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        tags=["health"],
+        operation_id="health_retrieve",
+        responses={200: HealthCheckOutput, 503: HealthCheckOutput},
+        auth=[],
+    )
+    def get(self, request: Request) -> Response:
+        started = time.monotonic()
+        results: dict[str, str] = {}
+        healthy = True
+        for name, check in CHECKS.items():
+            try:
+                results[name] = check()
+            except Exception as exc:  # noqa: BLE001 - any failure is what we report
+                healthy = False
+                results[name] = f"error: {type(exc).__name__}: {exc}"
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "checks": results,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        }
+        return Response(body, status=200 if healthy else 503)

@@ -1,0 +1,317 @@
+"""The per-scope FAISS indexes of this process: loaded once, kept in sync with the database.
+
+The database is the source of truth. Each scope (`shared`, `user-<id>`) has an `IndexState`
+whose version moves in the same transaction as its chunks, and a file under
+`DATA_DIR/index/` saved with the version it reflects. A search checks every scope it needs
+with one query and reloads a scope only when its version moved: from the file when another
+worker of this machine already wrote it, else by rebuilding from the stored vectors (another
+machine wrote, or a writer died between its commit and its file).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from retrieval import vectors
+from retrieval.exceptions import EmbedderMismatch
+from retrieval.models import Chunk, IndexState
+from retrieval.vectors import Header, LoadedIndex
+
+log = logging.getLogger(__name__)
+
+# Scopes kept in memory per process; the least recently searched are dropped first.
+CACHE_SCOPES = 512
+# Rows read per query when rebuilding a scope from the database.
+_REBUILD_BATCH = 5000
+
+_cache: OrderedDict[str, LoadedIndex] = OrderedDict()
+_cache_lock = threading.Lock()
+# Scopes whose file updates are put off until the end of a bulk load (see `deferred`).
+_deferred = threading.local()
+
+
+def index_dir() -> Path:
+    return Path(settings.DATA_DIR) / "index"
+
+
+def reset_cache() -> None:
+    """Forget every loaded index (tests; settings changes)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in {"DATA_DIR", "EMBEDDER", "EMBEDDING_DIM", "RETRIEVAL_HNSW_THRESHOLD"}:
+        reset_cache()
+
+
+def check_embedder(state: IndexState, *, embedder: str, dim: int | None) -> None:
+    """Refuse to mix vectors of two embedders (or dimensions) in one scope."""
+    if state.embedder == embedder and (dim is None or state.dim == dim):
+        return
+    raise EmbedderMismatch(
+        f"The {state.scope!r} index was built with the {state.embedder!r} embedder "
+        f"({state.dim} dimensions) but EMBEDDER is now {embedder!r}"
+        + (f" ({dim} dimensions)" if dim is not None else "")
+        + ". Run `python manage.py rebuild_index` to re-embed the stored chunks."
+    )
+
+
+def search(
+    states: Iterable[IndexState], query: np.ndarray, *, k: int
+) -> tuple[list[tuple[int, float]], bool]:
+    """The best ``k`` (chunk id, score) pairs of each scope, merged best first, and whether
+    that was everything the scopes hold (so asking for more would find nothing new).
+
+    ``states`` are the scopes' current `IndexState` rows (the caller reads them all in one
+    query); a scope whose loaded index is older is reloaded first.
+    """
+    best: dict[int, float] = {}
+    exhausted = True
+    for state in states:
+        scope_index = loaded(state)
+        exhausted = exhausted and scope_index.ntotal <= k
+        for chunk_id, score in scope_index.search(query, k):
+            best[chunk_id] = max(score, best.get(chunk_id, score))
+    hits = sorted(best.items(), key=lambda hit: (-hit[1], hit[0]))
+    return hits, exhausted
+
+
+def loaded(state: IndexState) -> LoadedIndex:
+    """The scope's index as of ``state``, from the cache, its file or the database."""
+    scope, wanted = state.scope, (state.version, state.stamp)
+    with _cache_lock:
+        cached = _cache.get(scope)
+        if cached is not None and _mark(cached.header) == wanted:
+            _cache.move_to_end(scope)
+            return cached
+    header = vectors.read_header(_path(scope))
+    found = _load(scope) if header is not None and _mark(header) == wanted else None
+    if found is None or _mark(found.header) != wanted:
+        # Missing, or written at another version: settle it under the writers' lock, against
+        # the version as it is now (a writer may have committed since the caller's query).
+        with _scope_lock(scope):
+            found = _current_from_file(scope) or _rebuild_and_save(scope)
+    _remember(found)
+    return found
+
+
+@dataclass(frozen=True)
+class Change:
+    """A committed change of a scope: its new version and stamp, and the stamp before it."""
+
+    version: int
+    stamp: str
+    previous: str
+
+
+def apply(
+    scope: str,
+    *,
+    change: Change,
+    added_ids: np.ndarray | None = None,
+    added_vectors: np.ndarray | None = None,
+    removed_ids: np.ndarray | None = None,
+) -> None:
+    """Bring the scope's file up to date after ``change`` committed.
+
+    When the file is exactly one version behind, the change is applied to it; otherwise (other
+    changes interleaved, an HNSW index losing vectors, a flat index outgrowing the exact-search
+    threshold) the scope is rebuilt from the database. Never raises: a failure only leaves the
+    file stale, and the next search rebuilds it.
+    """
+    pending: set[str] | None = getattr(_deferred, "scopes", None)
+    if pending is not None:
+        pending.add(scope)
+        return
+    delta = _Delta(added_ids, added_vectors, removed_ids)
+    try:
+        with _scope_lock(scope):
+            current = (
+                _current_from_file(scope)
+                or _apply_delta(scope, change, delta)
+                or _rebuild_and_save(scope)
+            )
+        _remember(current)
+    except Exception:
+        log.exception("could not update the %s index; it will be rebuilt on next use", scope)
+
+
+@contextmanager
+def deferred() -> Iterator[set[str]]:
+    """Put off this thread's file updates, then rebuild each touched scope once.
+
+    A bulk load of thousands of documents would otherwise rewrite a growing file per document.
+    """
+    outer: set[str] | None = getattr(_deferred, "scopes", None)
+    if outer is not None:
+        yield outer
+        return
+    scopes: set[str] = set()
+    _deferred.scopes = scopes
+    try:
+        yield scopes
+    finally:
+        del _deferred.scopes
+        for scope in sorted(scopes):
+            try:
+                rebuild(scope)
+            except Exception:
+                log.exception("could not rebuild the %s index; it will be on next use", scope)
+
+
+def rebuild(scope: str) -> LoadedIndex:
+    """Rebuild the scope from the database and save it (``manage.py rebuild_index``)."""
+    with _scope_lock(scope):
+        fresh = _rebuild_and_save(scope)
+    _remember(fresh)
+    return fresh
+
+
+def kind_for(count: int) -> vectors.IndexKind:
+    """Exact search while it is fast enough; an HNSW graph above the threshold."""
+    return "hnsw" if count > settings.RETRIEVAL_HNSW_THRESHOLD else "flat"
+
+
+@dataclass(frozen=True)
+class _Delta:
+    added_ids: np.ndarray | None
+    added_vectors: np.ndarray | None
+    removed_ids: np.ndarray | None
+
+    @property
+    def adds(self) -> int:
+        return 0 if self.added_ids is None else len(self.added_ids)
+
+    @property
+    def removes(self) -> int:
+        return 0 if self.removed_ids is None else len(self.removed_ids)
+
+
+def _apply_delta(scope: str, change: Change, delta: _Delta) -> LoadedIndex | None:
+    """The file with one change applied and saved; None when the scope needs a rebuild.
+
+    Must hold the scope's lock.
+    """
+    if _db_mark(scope) != (change.version, change.stamp):
+        return None  # other changes committed since: only a rebuild sees them all
+    base = _load(scope)
+    if base is None or _mark(base.header) != (change.version - 1, change.previous):
+        return None
+    if delta.removes and base.header.kind == "hnsw":
+        return None  # an HNSW graph cannot drop vectors
+    if base.header.kind == "flat" and kind_for(base.ntotal + delta.adds) == "hnsw":
+        return None  # outgrew exact search
+    if delta.added_ids is not None and np.isin(delta.added_ids, vectors.ids_of(base)).any():
+        return None  # a rebuild already picked these rows up; adding twice would duplicate
+    if delta.removed_ids is not None and delta.removes:
+        vectors.remove(base, ids=delta.removed_ids)
+    if delta.added_ids is not None and delta.added_vectors is not None and delta.adds:
+        vectors.add(base, ids=delta.added_ids, vectors=delta.added_vectors)
+    base.header = replace(base.header, version=change.version, stamp=change.stamp)
+    vectors.save(base, _path(scope))
+    return base
+
+
+def _current_from_file(scope: str) -> LoadedIndex | None:
+    """The saved index when it matches the database's version right now."""
+    current = _db_mark(scope)
+    header = vectors.read_header(_path(scope))
+    if header is None or _mark(header) != current:
+        return None
+    with _cache_lock:
+        cached = _cache.get(scope)
+        if cached is not None and cached.header == header:
+            return cached
+    found = _load(scope)
+    return found if found is not None and found.header == header else None
+
+
+def _rebuild_and_save(scope: str) -> LoadedIndex:
+    # The version is read before the rows: rows committed in between make the index newer
+    # than its label, which only costs one more rebuild; the reverse would hide them.
+    state = IndexState.objects.filter(scope=scope).first()
+    if state is None:
+        state = IndexState(scope=scope, embedder="", dim=0, version=0, stamp="")
+    rows = Chunk.objects.filter(scope=scope).order_by("id").values_list("id", "vector")
+    ids: list[int] = []
+    blobs: list[bytes] = []
+    for chunk_id, blob in rows.iterator(chunk_size=_REBUILD_BATCH):
+        ids.append(chunk_id)
+        blobs.append(bytes(blob))
+    dim = state.dim or (len(blobs[0]) // 4 if blobs else 1)
+    header = Header(
+        scope=scope,
+        version=state.version,
+        embedder=state.embedder,
+        dim=dim,
+        kind=kind_for(len(ids)),
+        stamp=state.stamp,
+    )
+    fresh = vectors.build(
+        header=header,
+        ids=np.asarray(ids, dtype=np.int64),
+        vectors=vectors.stack(blobs, dim=dim) if blobs else np.zeros((0, dim), np.float32),
+        ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH,
+    )
+    vectors.save(fresh, _path(scope))
+    log.info(
+        "rebuilt the %s index: %d vectors, %s, v%d", scope, len(ids), header.kind, state.version
+    )
+    return fresh
+
+
+def _db_mark(scope: str) -> tuple[int, str]:
+    """The scope's (version, stamp) in the database now."""
+    row = IndexState.objects.filter(scope=scope).values_list("version", "stamp").first()
+    return row or (0, "")
+
+
+def _mark(header: Header) -> tuple[int, str]:
+    return header.version, header.stamp
+
+
+def _remember(index: LoadedIndex) -> None:
+    scope = index.header.scope
+    with _cache_lock:
+        cached = _cache.get(scope)
+        if cached is None or cached.header.version <= index.header.version:
+            _cache[scope] = index  # never replace a newer index with an older one
+            _cache.move_to_end(scope)
+        while len(_cache) > CACHE_SCOPES:
+            _cache.popitem(last=False)
+
+
+def _load(scope: str) -> LoadedIndex | None:
+    return vectors.load(_path(scope), ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH)
+
+
+def _path(scope: str) -> Path:
+    return index_dir() / f"{scope}.faiss"
+
+
+@contextmanager
+def _scope_lock(scope: str) -> Iterator[None]:
+    """One writer per scope across the processes of this machine (an advisory file lock)."""
+    folder = index_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{scope}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,205 @@
+"""Writing what the index is built from: chunks with their embeddings, and the scope versions.
+
+Every change follows one pattern: embed outside any transaction (it may be a network call),
+then write the rows and bump the scope's `IndexState.version` in one transaction, then update
+the index file. A failure before the commit leaves nothing behind; a failure after it leaves a
+stale file that the next search rebuilds from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from providers.exceptions import ProviderError
+from retrieval import embedders, index, vectors
+from retrieval.chunking import split_text
+from retrieval.embedders import Embedder
+from retrieval.exceptions import RetrievalError
+from retrieval.models import Chunk, Document, IndexState, user_scope
+
+log = logging.getLogger(__name__)
+
+MEMORY_PART_CHARS = 1500
+_REEMBED_BATCH = 256
+
+
+def bump(scope: str, *, embedder: str | None, dim: int | None) -> index.Change:
+    """Move the scope's version, refusing another embedder's vectors. Call inside the
+    transaction that changes the scope's chunks; ``embedder=None`` for removals."""
+    state, _ = IndexState.objects.select_for_update().get_or_create(
+        scope=scope, defaults={"embedder": embedder or "", "dim": dim or 0}
+    )
+    if embedder is not None and (state.embedder, state.dim) != (embedder, dim):
+        if Chunk.objects.filter(scope=scope).exists():
+            index.check_embedder(state, embedder=embedder, dim=dim)
+        state.embedder, state.dim = embedder, dim or 0  # an empty scope adopts the new one
+    return _next_version(state)
+
+
+def _next_version(state: IndexState) -> index.Change:
+    previous = state.stamp
+    state.version += 1
+    state.stamp = uuid.uuid4().hex
+    state.save(update_fields=["embedder", "dim", "version", "stamp", "updated_at"])
+    return index.Change(version=state.version, stamp=state.stamp, previous=previous)
+
+
+def embed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    return embedders.normalise(embedder.embed(texts))
+
+
+def index_document(*, document_id: int) -> Document | None:
+    """Chunk, embed and index a processing document; it ends ready, or failed with no chunks."""
+    document = Document.objects.filter(pk=document_id).first()
+    if document is None or document.status != Document.Status.PROCESSING:
+        return document  # deleted meanwhile, or already done by an earlier attempt
+    scope = document.scope
+    try:
+        pieces = split_text(document.text, size=settings.CHUNK_SIZE, overlap=settings.CHUNK_OVERLAP)
+        embedder = embedders.current()
+        matrix = embed(embedder, pieces)
+        with transaction.atomic():
+            locked = (
+                Document.objects.select_for_update()
+                .filter(pk=document_id, status=Document.Status.PROCESSING)
+                .first()
+            )
+            if locked is None:
+                return Document.objects.filter(pk=document_id).first()
+            change = bump(scope, embedder=embedder.name, dim=matrix.shape[1])
+            chunks = Chunk.objects.bulk_create(
+                [
+                    Chunk(
+                        document=locked,
+                        owner_id=locked.owner_id,
+                        shared=locked.shared,
+                        scope=scope,
+                        kind=Chunk.Kind.DOCUMENT,
+                        ordinal=ordinal,
+                        text=text,
+                        vector=vectors.vector_bytes(row),
+                    )
+                    for ordinal, (text, row) in enumerate(zip(pieces, matrix, strict=True))
+                ],
+                batch_size=500,
+            )
+            locked.status, locked.error = Document.Status.READY, ""
+            locked.save(update_fields=["status", "error"])
+    except Exception as exc:
+        return _failed(document_id, exc)
+    ids = np.asarray([chunk.pk for chunk in chunks], dtype=np.int64)
+    index.apply(scope, change=change, added_ids=ids, added_vectors=matrix)
+    log.info("indexed document %s: %d chunks in %s", document_id, len(chunks), scope)
+    return locked
+
+
+def _failed(document_id: int, exc: Exception) -> Document | None:
+    if isinstance(exc, RetrievalError | ProviderError):
+        reason = str(exc)
+        log.warning("indexing document %s failed: %s", document_id, reason)
+    else:
+        reason = "Indexing failed because of an internal error; try uploading it again."
+        log.exception("indexing document %s failed", document_id, exc_info=exc)
+    Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=reason)
+    return Document.objects.filter(pk=document_id).first()
+
+
+def memory_text(question: str, answer: str) -> str:
+    """A past exchange as it is embedded and shown: a `Q:` line and an `A:` line."""
+    return f"Q: {_clip(question)}\nA: {_clip(answer)}"
+
+
+def index_memory(
+    *, user_id: int, conversation_id: int, question: str, answer: str, conversation_title: str
+) -> Chunk | None:
+    """Embed and index one finished exchange in its user's scope."""
+    if not question.strip():
+        return None
+    text = memory_text(question, answer)
+    embedder = embedders.current()
+    matrix = embed(embedder, [text])
+    scope = user_scope(user_id)
+    with transaction.atomic():
+        change = bump(scope, embedder=embedder.name, dim=matrix.shape[1])
+        chunk = Chunk.objects.create(
+            owner_id=user_id,
+            scope=scope,
+            kind=Chunk.Kind.MEMORY,
+            conversation_id=conversation_id,
+            label=conversation_title[:200],
+            text=text,
+            vector=vectors.vector_bytes(matrix[0]),
+        )
+    index.apply(
+        scope, change=change, added_ids=np.asarray([chunk.pk], np.int64), added_vectors=matrix
+    )
+    return chunk
+
+
+def remove_document(*, document: Document) -> None:
+    """Delete a document with its chunks and take their vectors out of the index."""
+    scope = document.scope
+    with transaction.atomic():
+        chunks = Chunk.objects.filter(document=document)
+        ids = list(chunks.values_list("id", flat=True))
+        chunks.delete()
+        document.delete()
+        change = bump(scope, embedder=None, dim=None) if ids else None
+    if change is not None:
+        index.apply(scope, change=change, removed_ids=np.asarray(ids, dtype=np.int64))
+
+
+def remove_memories(*, user_id: int, conversation_id: int | None = None) -> int:
+    """Forget a user's remembered exchanges (of one conversation, or all); returns how many."""
+    scope = user_scope(user_id)
+    with transaction.atomic():
+        memories = Chunk.objects.filter(owner_id=user_id, kind=Chunk.Kind.MEMORY, scope=scope)
+        if conversation_id is not None:
+            memories = memories.filter(conversation_id=conversation_id)
+        ids = list(memories.values_list("id", flat=True))
+        memories.filter(id__in=ids).delete()
+        change = bump(scope, embedder=None, dim=None) if ids else None
+    if change is not None:
+        index.apply(scope, change=change, removed_ids=np.asarray(ids, dtype=np.int64))
+    return len(ids)
+
+
+def reembed_scope(
+    scope: str, *, embedder: Embedder, progress: Callable[[int], object] | None = None
+) -> int:
+    """Embed every chunk of the scope again with ``embedder`` (after `EMBEDDER` changed).
+
+    Vectors are rewritten batch by batch; the scope's state switches to the new embedder, with
+    a new version, only once all of them are, so searches refuse the mixed state meanwhile.
+    """
+    ids = list(Chunk.objects.filter(scope=scope).order_by("id").values_list("id", flat=True))
+    dim = embedder.dim
+    for begin in range(0, len(ids), _REEMBED_BATCH):
+        batch = list(Chunk.objects.filter(id__in=ids[begin : begin + _REEMBED_BATCH]))
+        matrix = embed(embedder, [chunk.text for chunk in batch])
+        dim = matrix.shape[1]
+        for chunk, row in zip(batch, matrix, strict=True):
+            chunk.vector = vectors.vector_bytes(row)
+        Chunk.objects.bulk_update(batch, ["vector"])
+        if progress is not None:
+            progress(len(batch))
+    with transaction.atomic():
+        state, _ = IndexState.objects.select_for_update().get_or_create(
+            scope=scope, defaults={"embedder": embedder.name, "dim": dim or 0}
+        )
+        state.embedder, state.dim = embedder.name, dim or 0
+        _next_version(state)
+    return len(ids)
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    if len(text) <= MEMORY_PART_CHARS:
+        return text
+    return text[:MEMORY_PART_CHARS].rsplit(None, 1)[0] + " …"

@@ -1,0 +1,186 @@
+"""Reads: which documents a user may see, semantic search, and the chat's context passages.
+
+A user's search only ever touches two indexes, the shared one and the user's own, and every
+hit is re-checked against the database (visible, still there) before it is returned. A search
+costs one query for the scopes' versions and one for the chunks it returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet
+
+from providers.types import Passage
+from retrieval import embedders, index
+from retrieval.embedders import Embedder
+from retrieval.exceptions import DocumentNotFound
+from retrieval.models import SHARED_SCOPE, Chunk, Document, IndexState, user_scope
+
+MEMORY_SOURCE = "Earlier conversation"
+# Asked of each index per round; grows when visibility filters leave too few hits.
+_OVERFETCH = 4
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked chunk: a document passage or one of the user's remembered exchanges."""
+
+    chunk_id: int
+    score: float
+    kind: str
+    text: str
+    ordinal: int
+    document_id: int | None
+    title: str
+    conversation_id: int | None
+
+
+def documents_visible_to(*, user: AbstractBaseUser) -> QuerySet[Document]:
+    """The user's own documents (any status) and the shared ones that are ready, newest first."""
+    return (
+        Document.objects.filter(Q(owner_id=user.pk) | Q(shared=True, status=Document.Status.READY))
+        .defer("text")
+        .annotate(chunk_count=Count("chunks"))
+        .order_by("-created_at", "-id")
+    )
+
+
+def document_get(*, user: AbstractBaseUser, document_id: int) -> Document:
+    """A document the user may see; `DocumentNotFound` otherwise (others' private ones too)."""
+    document = documents_visible_to(user=user).filter(pk=document_id).first()
+    if document is None:
+        raise DocumentNotFound(f"Document {document_id} not found.")
+    return document
+
+
+def search(
+    *,
+    user: AbstractBaseUser,
+    query: str,
+    k: int,
+    kinds: Collection[str] = (Chunk.Kind.DOCUMENT,),
+    exclude_conversation: int | None = None,
+    min_score: float | None = None,
+) -> list[Hit]:
+    """The ``k`` best chunks for ``query`` among what ``user`` may see, best first.
+
+    Shared documents and the user's own chunks only; memories only with ``kinds`` asking for
+    them. Hits scoring below ``min_score`` (default `RETRIEVAL_MIN_SCORE`) are dropped.
+    """
+    scopes = [SHARED_SCOPE, user_scope(user.pk)] if user.pk is not None else [SHARED_SCOPE]
+    states = list(IndexState.objects.filter(scope__in=scopes).order_by("scope"))
+    if not states:
+        return []
+    embedder = embedders.current()
+    vector = embedders.normalise(embedder.embed([query]))[0]
+    _check(states, embedder, vector)
+    floor = settings.RETRIEVAL_MIN_SCORE if min_score is None else min_score
+    visible = Q(scope__in=scopes, kind__in=list(kinds)) & (
+        Q(shared=True, kind=Chunk.Kind.DOCUMENT) | Q(owner_id=user.pk)
+    )
+    fetch = k * _OVERFETCH
+    while True:
+        ranked, exhausted = index.search(states, vector, k=fetch)
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor]
+        hits = _hydrate(ranked, visible, exclude_conversation)
+        if len(hits) >= k or exhausted or len(ranked) < fetch:
+            return hits[:k]
+        fetch *= _OVERFETCH
+
+
+def passages_for(
+    user: AbstractBaseUser,
+    text: str,
+    *,
+    k: int | None = None,
+    exclude_conversation: int | None = None,
+) -> list[Passage]:
+    """Context for a chat turn: shared documents, the user's documents and the user's own past
+    exchanges, best first. Never another user's private chunk or memory.
+
+    Fits `chat.context.PASSAGE_SOURCES` as is: ``(user, text) -> Sequence[Passage]``.
+    """
+    if not text.strip():
+        return []
+    hits = search(
+        user=user,
+        query=text,
+        k=k or settings.RETRIEVAL_TOP_K,
+        kinds=(Chunk.Kind.DOCUMENT, Chunk.Kind.MEMORY),
+        exclude_conversation=exclude_conversation,
+    )
+    return [_passage(hit) for hit in hits]
+
+
+def index_health() -> str:
+    """For a health check: the embedder is usable, every scope was built by it, and the index
+    folder is writable. Raises `EmbedderNotConfigured` or `EmbedderMismatch` otherwise."""
+    embedder = embedders.current()
+    states = list(IndexState.objects.all())
+    for state in states:
+        if state.embedder != embedder.name or (embedder.dim not in (None, state.dim)):
+            if Chunk.objects.filter(scope=state.scope).exists():
+                index.check_embedder(state, embedder=embedder.name, dim=embedder.dim)
+    folder = index.index_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"The index folder {folder} is not writable.")
+    return f"ok ({embedder.name}, scopes: {len(states)})"
+
+
+def _check(states: Sequence[IndexState], embedder: Embedder, vector: np.ndarray) -> None:
+    for state in states:
+        if (state.embedder, state.dim) != (embedder.name, len(vector)) and (
+            Chunk.objects.filter(scope=state.scope).exists()
+        ):
+            index.check_embedder(state, embedder=embedder.name, dim=len(vector))
+
+
+def _hydrate(
+    ranked: list[tuple[int, float]], visible: Q, exclude_conversation: int | None
+) -> list[Hit]:
+    if not ranked:
+        return []
+    rows = Chunk.objects.filter(visible, pk__in=[chunk_id for chunk_id, _ in ranked])
+    if exclude_conversation is not None:
+        rows = rows.exclude(kind=Chunk.Kind.MEMORY, conversation_id=exclude_conversation)
+    found = {
+        row["id"]: row
+        for row in rows.values(
+            "id",
+            "kind",
+            "text",
+            "ordinal",
+            "document_id",
+            "document__title",
+            "label",
+            "conversation_id",
+        )
+    }
+    return [
+        Hit(
+            chunk_id=chunk_id,
+            score=score,
+            kind=row["kind"],
+            text=row["text"],
+            ordinal=row["ordinal"],
+            document_id=row["document_id"],
+            title=row["document__title"] or row["label"],
+            conversation_id=row["conversation_id"],
+        )
+        for chunk_id, score in ranked
+        if (row := found.get(chunk_id)) is not None
+    ]
+
+
+def _passage(hit: Hit) -> Passage:
+    if hit.kind == Chunk.Kind.MEMORY:
+        source = f'{MEMORY_SOURCE}: "{hit.title}"' if hit.title else MEMORY_SOURCE
+        return Passage(source=source, text=hit.text, score=hit.score, kind="memory")
+    return Passage(source=hit.title, text=hit.text, score=hit.score, kind="document")

@@ -1,0 +1,163 @@
+"""Every write of the retrieval app and its rules: who may share, upload, delete, remember."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+
+from retrieval import embedders, extraction, index, indexing, tasks
+from retrieval.exceptions import DocumentTooLarge, SharingNotAllowed
+from retrieval.models import Chunk, Document, IndexState
+
+log = logging.getLogger(__name__)
+
+
+def _is_staff(user: AbstractBaseUser) -> bool:
+    return bool(getattr(user, "is_staff", False))
+
+
+def document_upload(
+    *,
+    owner: AbstractBaseUser,
+    data: bytes,
+    filename: str,
+    title: str = "",
+    shared: bool = False,
+) -> tuple[Document, bool]:
+    """Store an uploaded file's text and index it; returns (document, created).
+
+    The text is extracted here, so a bad file is refused (`UnreadableDocument`) before anything
+    is written; chunking, embedding and indexing run as a task. The same bytes uploaded again
+    by the same owner return the existing document with ``created=False`` (a failed one is
+    retried). Raises `SharingNotAllowed` for non-staff ``shared`` uploads and
+    `DocumentTooLarge` past `MAX_UPLOAD_BYTES`.
+    """
+    if shared and not _is_staff(owner):
+        raise SharingNotAllowed("Only staff can add documents to the shared knowledge base.")
+    limit = settings.MAX_UPLOAD_BYTES
+    if len(data) > limit:
+        raise DocumentTooLarge(
+            f"The file is {len(data)} bytes; the limit is {limit} bytes.", limit=limit
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    existing = Document.objects.filter(owner_id=owner.pk, sha256=digest).first()
+    if existing is not None:
+        return _uploaded_again(existing), False
+    extracted = extraction.extract(data, filename=filename, max_bytes=limit)
+    try:
+        with transaction.atomic():
+            document = Document.objects.create(
+                owner_id=owner.pk,
+                title=_title(title, filename),
+                kind=extracted.kind,
+                size=len(data),
+                sha256=digest,
+                shared=shared,
+                text=extracted.text,
+            )
+    except IntegrityError:  # the same file, uploaded twice at the same moment
+        return Document.objects.get(owner_id=owner.pk, sha256=digest), False
+    tasks.ingest_document.enqueue(document_id=document.pk)
+    document.refresh_from_db()
+    return document, True
+
+
+def _uploaded_again(document: Document) -> Document:
+    if document.status != Document.Status.FAILED:
+        return document
+    updated = Document.objects.filter(pk=document.pk, status=Document.Status.FAILED).update(
+        status=Document.Status.PROCESSING, error=""
+    )
+    if updated:
+        tasks.ingest_document.enqueue(document_id=document.pk)
+    document.refresh_from_db()
+    return document
+
+
+def _title(title: str, filename: str) -> str:
+    chosen = " ".join(title.split()) or PurePath(filename).stem.strip() or "Untitled"
+    return chosen[:255]
+
+
+def document_delete(*, document: Document, by: AbstractBaseUser) -> None:
+    """Delete a document, its chunks and their vectors. Shared documents need staff.
+
+    Whether ``by`` may see a private document is the selector's business (others get a 404).
+    """
+    if document.shared and not _is_staff(by):
+        raise SharingNotAllowed("Only staff can delete documents of the shared knowledge base.")
+    indexing.remove_document(document=document)
+
+
+def remember(
+    *,
+    user: AbstractBaseUser,
+    conversation_id: int,
+    question: str,
+    answer: str,
+    conversation_title: str = "",
+) -> None:
+    """Index a finished chat exchange as one of ``user``'s memories (in the background).
+
+    Only ``user`` ever retrieves it. A failure to embed never reaches the caller: the task
+    backend records and logs it.
+    """
+    tasks.remember_exchange.enqueue(
+        user_id=user.pk,
+        conversation_id=conversation_id,
+        question=question,
+        answer=answer,
+        conversation_title=conversation_title,
+    )
+
+
+def forget(*, user: AbstractBaseUser, conversation_id: int | None = None) -> int:
+    """Drop ``user``'s memories of one conversation (or all of them); returns how many."""
+    return indexing.remove_memories(user_id=user.pk, conversation_id=conversation_id)
+
+
+@dataclass(frozen=True)
+class RebuiltScope:
+    scope: str
+    vectors: int
+    kind: str
+    reembedded: bool
+
+
+def rebuild_indexes(
+    *, reembed: bool = False, progress: Callable[[int], object] | None = None
+) -> list[RebuiltScope]:
+    """Rebuild every scope's index file from the database.
+
+    Scopes built by another embedder than `EMBEDDER` (or all, with ``reembed``) are embedded
+    again first; the others reuse their stored vectors. ``progress`` is told how many chunks
+    each step covered.
+    """
+    embedder = embedders.current()
+    counts = dict(
+        Chunk.objects.order_by().values("scope").annotate(n=Count("id")).values_list("scope", "n")
+    )
+    states = {state.scope: state for state in IndexState.objects.all()}
+    rebuilt = []
+    for scope in sorted(set(counts) | set(states)):
+        state = states.get(scope)
+        stale = state is not None and (
+            state.embedder != embedder.name
+            or (embedder.dim is not None and state.dim != embedder.dim)
+        )
+        again = bool(counts.get(scope)) and (reembed or stale)
+        if again:
+            indexing.reembed_scope(scope, embedder=embedder, progress=progress)
+        fresh = index.rebuild(scope)
+        if progress is not None and not again:
+            progress(fresh.ntotal)
+        rebuilt.append(RebuiltScope(scope, fresh.ntotal, fresh.header.kind, again))
+    return rebuilt

@@ -1,0 +1,129 @@
+"""Memory and chat context: a user's past exchanges come back to that user only, beside the
+shared and the user's own documents, in few queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from retrieval import selectors, services
+from retrieval.models import Chunk
+from tests.retrieval.conftest import search, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _remember(user: User, conversation: int, question: str, answer: str, title: str = "") -> None:
+    services.remember(
+        user=user,
+        conversation_id=conversation,
+        question=question,
+        answer=answer,
+        conversation_title=title,
+    )
+
+
+def test_a_remembered_exchange_comes_back_as_a_memory_passage(user: User) -> None:
+    _remember(user, 7, "Do you have vegan cheese?", "Yes, cashew mozzarella.", "Vegan options")
+
+    passages = selectors.passages_for(user, "that vegan cheese you mentioned")
+
+    assert passages[0].kind == "memory"
+    assert passages[0].source == 'Earlier conversation: "Vegan options"'
+    assert passages[0].text == "Q: Do you have vegan cheese?\nA: Yes, cashew mozzarella."
+    assert passages[0].score > 0.05
+
+
+def test_passages_mix_shared_documents_own_documents_and_memories_best_first(
+    user: User, user_api: APIClient, staff_api: APIClient
+) -> None:
+    upload(staff_api, "hours.txt", "Opening hours: noon until midnight.", shared="true")
+    upload(user_api, "diet.txt", "My diet: no dairy, lots of olives.")
+    _remember(user, 1, "Are olives on the margherita?", "No, but you can add olives.")
+
+    passages = selectors.passages_for(user, "olives and opening hours", k=5)
+
+    assert {p.kind for p in passages} == {"document", "memory"}
+    assert {p.source for p in passages} >= {"hours", "diet", "Earlier conversation"}
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+
+
+def test_a_user_never_gets_another_users_memories_or_private_documents(
+    user: User, make_user: Callable[..., User], user_api: APIClient
+) -> None:
+    bob = make_user("bob")
+    _remember(bob, 3, "What is my locker code?", "Your locker code is 4242.")
+    upload(user_api, "alice.txt", "Alice keeps her locker code in her wallet.")
+
+    bobs = selectors.passages_for(bob, "locker code", k=10)
+    alices = selectors.passages_for(user, "locker code", k=10)
+
+    assert [p.kind for p in bobs] == ["memory"]
+    assert [p.source for p in alices] == ["alice"]
+    assert all("4242" not in p.text for p in alices)
+
+
+def test_memories_never_show_up_in_document_search(user: User, user_api: APIClient) -> None:
+    _remember(user, 3, "What is my locker code?", "Your locker code is 4242.")
+
+    assert search(user_api, "locker code") == []
+
+
+def test_the_current_conversation_can_be_left_out(user: User) -> None:
+    _remember(user, 1, "Tell me about calzone", "A folded pizza.")
+    _remember(user, 2, "Tell me about calzone fillings", "Ricotta and ham.")
+
+    passages = selectors.passages_for(user, "calzone", exclude_conversation=2)
+
+    assert [p.text for p in passages] == ["Q: Tell me about calzone\nA: A folded pizza."]
+
+
+def test_weak_matches_are_dropped(user: User, settings: Any) -> None:
+    _remember(user, 1, "Tell me about calzone", "A folded pizza.")
+
+    assert selectors.passages_for(user, "quantum chromodynamics") == []
+    settings.RETRIEVAL_MIN_SCORE = 0.99
+    assert selectors.passages_for(user, "calzone") == []
+
+
+def test_forgetting_a_conversation_drops_its_memories(user: User) -> None:
+    _remember(user, 1, "Tell me about calzone", "A folded pizza.")
+    _remember(user, 2, "Tell me about gelato", "Pistachio is best.")
+
+    assert services.forget(user=user, conversation_id=1) == 1
+
+    assert selectors.passages_for(user, "calzone") == []
+    assert len(selectors.passages_for(user, "gelato")) == 1
+
+
+def test_long_exchanges_are_clipped_on_a_word(user: User) -> None:
+    _remember(user, 1, "Tell me everything", "word " * 1000)
+
+    text = Chunk.objects.get(kind=Chunk.Kind.MEMORY).text
+
+    assert len(text) < 1600
+    assert text.endswith("word …")
+
+
+def test_a_warm_search_costs_two_queries(
+    user: User, user_api: APIClient, staff_api: APIClient
+) -> None:
+    upload(staff_api, "hours.txt", "Opening hours: noon until midnight.", shared="true")
+    upload(user_api, "diet.txt", "My diet: no dairy, lots of olives.")
+    selectors.passages_for(user, "warm the cache")
+
+    with CaptureQueriesContext(connection) as queries:
+        passages = selectors.passages_for(user, "olives at midnight")
+
+    assert len(passages) == 2
+    assert len(queries) == 2, [q["sql"] for q in queries]
+
+
+def test_blank_text_needs_no_work(user: User) -> None:
+    assert selectors.passages_for(user, "   ") == []
