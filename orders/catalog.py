@@ -17,6 +17,7 @@ from django.db.models import Count, Max
 from orders.models import Product
 from orders.selectors import draft_of, order_summary
 from providers.adapters.local.hashing import hashing_embed
+from providers.adapters.local.words import content_stems
 from providers.types import Passage
 
 EVERYTHING = frozenset({"menu", "everything", "all", "anything", "catalog", "products"})
@@ -53,11 +54,20 @@ def catalog_matches(*, query: str, limit: int = 5) -> list[Product]:
 def _ranked(
     query: str, products: list[Product], vectors: np.ndarray | None
 ) -> list[tuple[Product, float]]:
-    if vectors is None:
+    """Products sharing at least one real word with the query, most similar first.
+
+    The word check keeps hashed-feature collisions ("gift cards" vs "Vegan Garden") out.
+    """
+    wanted = set(content_stems(query))
+    if vectors is None or not wanted:
         return []
     scores = vectors @ hashing_embed([query])[0]
     order = np.argsort(-scores)
-    return [(products[i], float(scores[i])) for i in order if scores[i] >= MIN_SCORE]
+    return [
+        (products[i], float(scores[i]))
+        for i in order
+        if scores[i] >= MIN_SCORE and wanted & set(content_stems(_text(products[i])))
+    ]
 
 
 def passages_for(user: AbstractBaseUser, text: str) -> list[Passage]:

@@ -139,3 +139,10 @@ def test_search_catalog_finds_products_from_loose_descriptions(user: User):
 def test_an_unknown_tool_or_bad_arguments_are_refused(user: User):
     assert run(user, "launch_rockets")["ok"] is False
     assert run(user, "add_to_order", quantity=1)["ok"] is False  # no product
+
+
+def test_search_catalog_finds_nothing_for_what_the_shop_does_not_sell(user: User):
+    result = run(user, "search_catalog", query="gift cards")
+
+    assert result["products"] == []
+    assert result["message"] == "Nothing on the menu matches 'gift cards'."

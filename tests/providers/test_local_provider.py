@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -384,3 +385,47 @@ def test_the_hashing_embedder_gives_zero_vectors_for_texts_without_words():
 
     assert vectors.dtype == np.float32 and vectors.shape == (3, 384)
     assert not vectors[0].any() and not vectors[1].any() and vectors[2].any()
+
+
+@pytest.mark.parametrize(
+    ("said", "name"),
+    [("Hello! My name is John.", "John"), ("call me Ada Lovelace", "Ada Lovelace")],
+)
+def test_an_introduction_is_answered_by_name(said: str, name: str):
+    from providers.adapters.local import LocalProvider
+    from providers.base import ProviderConfig
+    from providers.types import Message, Prompt
+
+    provider = LocalProvider(
+        ProviderConfig(name="local", default_model="tally-local-1", models=("tally-local-1",))
+    )
+    answer = provider.complete(Prompt(messages=[Message(role="user", content=said)])).text
+
+    assert answer.startswith(f"Nice to meet you, {name}!")
+
+
+def test_being_hungry_is_not_a_name():
+    from providers.adapters.local.smalltalk import smalltalk_reply
+
+    assert smalltalk_reply("I'm hungry", [], can_order=True) is None
+
+
+def test_a_hard_wrapped_sentence_is_quoted_whole():
+    from providers.adapters.local import LocalProvider
+    from providers.base import ProviderConfig
+    from providers.types import Message, Passage, Prompt
+
+    faq = Passage(
+        source="Shop FAQ",
+        text="## Delivery\nWe deliver within 5 km of the shop, which covers the old\n"
+        "harbour. Delivery is free for orders over 25 EUR.",
+        score=0.5,
+    )
+    provider = LocalProvider(
+        ProviderConfig(name="local", default_model="tally-local-1", models=("tally-local-1",))
+    )
+    prompt = Prompt(messages=[Message(role="user", content="Do you deliver to the harbour?")])
+
+    answer = provider.complete(replace(prompt, passages=[faq])).text
+
+    assert "which covers the old harbour." in answer

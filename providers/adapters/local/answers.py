@@ -36,11 +36,32 @@ class Sentence:
     context: frozenset[str]
 
 
+def _unwrap(text: str) -> list[str]:
+    """Lines joined back into paragraphs: hard-wrapped text must not cut sentences in two."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        starts_block = (
+            not line
+            or line.startswith("#")
+            or _BULLET.match(line) is not None
+            or _FAQ_QUESTION.match(line) is not None
+            or _FAQ_ANSWER.match(line) is not None
+        )
+        previous = lines[-1] if lines else ""
+        if previous and not starts_block and not previous.startswith("#"):
+            if not previous.endswith(":"):
+                lines[-1] = f"{previous} {line}"
+                continue
+        lines.append(line)
+    return lines
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """The quotable sentences of a document chunk (Markdown headings and FAQ questions aside)."""
     found: list[Sentence] = []
     context: frozenset[str] = frozenset()
-    for raw in text.splitlines():
+    for raw in _unwrap(text):
         line = _BULLET.sub("", raw.strip()).replace("**", "").replace("__", "")
         heading = line.startswith("#")
         line = line.lstrip("#").strip()

@@ -25,6 +25,10 @@ _ORDER_START = re.compile(
     r"^(i'd like|i would like|i want|i wanna|i'd love|can i|could i|may i|let me)( to)? "
     r"(place|make|start|do) (an|a new|my) order( please)?$|^(i'm|we're) ready to order$"
 )
+# Only unmistakable introductions: "I'm hungry" is not a name.
+_INTRODUCTION = re.compile(
+    r"^(?:my name is|my name's|call me) ([a-z][a-z'-]*(?: [a-z][a-z'-]*){0,2})$"
+)
 _BYE = re.compile(r"^(bye|goodbye|bye bye|see you|see ya|good night|later|ciao)$")
 
 
@@ -67,6 +71,12 @@ def smalltalk_reply(text: str, examples: Sequence[str], *, can_order: bool) -> s
     phrase = " ".join(said)
     if _HELP.match(phrase):
         return help_reply(examples, can_order=can_order)
+    introduction = _INTRODUCTION.match(phrase)
+    if introduction:
+        name = _name_as_written(text, introduction.group(1))
+        return f"Nice to meet you, {name}! I'm Tally, the shop's assistant. " + capabilities(
+            examples, can_order=can_order
+        )
     if _ORDER_START.match(phrase) and can_order:
         return f"Sure! What would you like? {_example_sentence(examples)}"
     if _THANKS.match(phrase):
@@ -85,3 +95,9 @@ def dont_know_reply(examples: Sequence[str], *, can_order: bool) -> str:
     return "I'm sorry, I don't know that from the shop's documents. " + capabilities(
         examples, can_order=can_order
     )
+
+
+def _name_as_written(text: str, lowered: str) -> str:
+    """The name with the capitals the person typed ("John", not "john")."""
+    found = re.search(re.escape(lowered), text, flags=re.IGNORECASE)
+    return found.group(0).strip() if found else lowered.title()
