@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -36,6 +36,24 @@ class RegisterView(APIView):
         request=RegisterInput,
         responses={201: RegisterOutput, **error_responses(400, 415, 429)},
         auth=[],
+        examples=[
+            OpenApiExample(
+                "Register",
+                value={"username": "john", "password": "correct-horse-42"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Registered",
+                value={
+                    "message": "User registered successfully.",
+                    "username": "john",
+                    "tokens": 4000,
+                    "token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         data = RegisterInput(data=request.data)
@@ -61,6 +79,19 @@ class LoginView(APIView):
         request=LoginInput,
         responses={200: LoginOutput, **error_responses(400, 415, 429)},
         auth=[],
+        examples=[
+            OpenApiExample(
+                "Log in",
+                value={"username": "john", "password": "correct-horse-42"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Logged in",
+                value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"},
+                response_only=True,
+                status_codes=["200"],
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         data = LoginInput(data=request.data)

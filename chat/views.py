@@ -9,7 +9,12 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -71,6 +76,58 @@ class ChatView(APIView):
         },
         description="Ask the assistant; costs `CHAT_COST` tokens, refunded if the model fails. "
         + SSE_DESCRIPTION,
+        examples=[
+            OpenApiExample(
+                "Order through conversation",
+                value={"message": "Two margheritas and a coke, please"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Answer",
+                value={
+                    "message": "Two margheritas and a coke, please",
+                    "response": "Added 2 × Margherita. Added 1 × Coca-Cola.",
+                    "conversation": 7,
+                    "message_id": 42,
+                    "tokens_charged": 100,
+                    "tokens_remaining": 3900,
+                    "source": "provider",
+                    "provider": "local",
+                    "model": "tally-local-1",
+                    "sources": [{"source": "Menu: Margherita", "kind": "catalog", "score": 0.61}],
+                    "usage": {"prompt_tokens": 1890, "completion_tokens": 41},
+                    "order": {
+                        "id": 3,
+                        "number": 3,
+                        "status": "draft",
+                        "items": [
+                            {
+                                "sku": "PZ-MARG",
+                                "name": "Margherita",
+                                "quantity": 2,
+                                "unit_price": "8.50",
+                                "line_total": "17.00",
+                                "note": "",
+                            },
+                            {
+                                "sku": "DR-COKE",
+                                "name": "Coca-Cola",
+                                "quantity": 1,
+                                "unit_price": "2.50",
+                                "line_total": "2.50",
+                                "note": "",
+                            },
+                        ],
+                        "total": "19.50",
+                        "currency": "EUR",
+                        "created_at": "2026-11-23T12:00:00Z",
+                        "confirmed_at": None,
+                    },
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+        ],
     )
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         data = ChatInput(data=request.data)
