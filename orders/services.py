@@ -106,39 +106,39 @@ def item_remove(*, user: AbstractBaseUser, product: Product, quantity: int | Non
     return order
 
 
-@transaction.atomic
-def order_confirm(*, user: AbstractBaseUser, order_id: int | None = None) -> Order:
-    """Place the order: a draft with items becomes confirmed, once."""
-    order = _locked_order(user, order_id)
-    if order.status != Order.Status.DRAFT:
-        raise OrderNotEditable(f"Order #{order.pk} is already {order.status}.")
-    if not order.items.exists():
-        raise OrderEmpty("Your order is empty: add something before confirming.")
+def _close(order: Order, status: str, stamp: str) -> Order:
+    """Move a draft to its final `status`, stamping the `stamp` time field."""
     now = timezone.now()
     # Conditional, so that even without a row lock only one of two racing requests wins.
     won = Order.objects.filter(pk=order.pk, status=Order.Status.DRAFT).update(
-        status=Order.Status.CONFIRMED, confirmed_at=now, updated_at=now
+        status=status, updated_at=now, **{stamp: now}
     )
     if not won:  # pragma: no cover - the row lock makes this unreachable
         raise OrderNotEditable(f"Order #{order.pk} was changed by another request.")
     order.refresh_from_db()
     return order
+
+
+def _locked_draft_order(user: AbstractBaseUser, order_id: int | None) -> Order:
+    order = _locked_order(user, order_id)
+    if order.status != Order.Status.DRAFT:
+        raise OrderNotEditable(f"Order #{order.pk} is already {order.status}.")
+    return order
+
+
+@transaction.atomic
+def order_confirm(*, user: AbstractBaseUser, order_id: int | None = None) -> Order:
+    """Place the order: a draft with items becomes confirmed, once."""
+    order = _locked_draft_order(user, order_id)
+    if not order.items.exists():
+        raise OrderEmpty("Your order is empty: add something before confirming.")
+    return _close(order, Order.Status.CONFIRMED, "confirmed_at")
 
 
 @transaction.atomic
 def order_cancel(*, user: AbstractBaseUser, order_id: int | None = None) -> Order:
     """Cancel a draft. Confirmed orders are final."""
-    order = _locked_order(user, order_id)
-    if order.status != Order.Status.DRAFT:
-        raise OrderNotEditable(f"Order #{order.pk} is already {order.status}.")
-    now = timezone.now()
-    won = Order.objects.filter(pk=order.pk, status=Order.Status.DRAFT).update(
-        status=Order.Status.CANCELLED, cancelled_at=now, updated_at=now
-    )
-    if not won:  # pragma: no cover - the row lock makes this unreachable
-        raise OrderNotEditable(f"Order #{order.pk} was changed by another request.")
-    order.refresh_from_db()
-    return order
+    return _close(_locked_draft_order(user, order_id), Order.Status.CANCELLED, "cancelled_at")
 
 
 @transaction.atomic
