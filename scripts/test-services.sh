@@ -4,6 +4,7 @@
 # Uses the servers already listening on 127.0.0.1:5432 / :6379 when there are some (trust auth);
 # otherwise starts throwaway ones on free ports with their data in a temp dir, installing the
 # Debian packages first when running as root, and stops them afterwards.
+# TALLY_SERVICES=throwaway always starts its own (to try that path on a machine that has both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -18,7 +19,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+listening() {
+  [ "${TALLY_SERVICES:-}" != throwaway ] && (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
 free_port() { "$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
 
