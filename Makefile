@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WEB_CONCURRENCY ?= 2
 
-.PHONY: run serve test lint typecheck pytest test-services openapi clean
+.PHONY: run serve test lint typecheck pytest test-services openapi bench clean
 
 # --- environments (reinstalled only when pyproject.toml changes) -------------------------------
 
@@ -59,6 +59,10 @@ test-services: $(VENV)/.installed-dev
 # The committed API contract; the test suite fails when it differs from what the code generates.
 openapi: $(VENV)/.installed-dev
 	$(BIN)/python manage.py spectacular --file openapi.yaml --validate --fail-on-warn
+
+# The gateway's cost per chat and how it scales (bench/README.md); results in bench/results/.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

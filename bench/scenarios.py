@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cpu
 import drivers
 import servers
 from drivers import Result
@@ -30,6 +31,7 @@ class Plan:
     chunks_large: int
     history_long: int
     history_short: int
+    history_huge: int
     latency_ms: float
     configs: list[str]
 
@@ -92,14 +94,25 @@ class Session:
         self.history_mark: tuple[int, Result] | None = None
 
     def load(self, requests: Path, conns: int, seconds: float, *, chat: bool) -> Result:
+        before = cpu.snapshot()
         result = drivers.load(self.url, requests, conns=conns, duration_s=seconds, wrk=self.wrk)
+        result.extra["other_cpu"] = cpu.other_share(before, cpu.snapshot())
         self._count(result, chat)
         return result
 
+    def touch(self, requests: Path) -> None:
+        """Every request of the file once: each user's first chat, before any measurement."""
+        result = drivers.stream_or_plain(
+            self.url, requests, conns=8, duration_s=0, stream=False, once=True
+        )
+        self._count(result, True)
+
     def stream(self, requests: Path, conns: int, seconds: float) -> Result:
+        before = cpu.snapshot()
         result = drivers.stream_or_plain(
             self.url, requests, conns=conns, duration_s=seconds, stream=True
         )
+        result.extra["other_cpu"] = cpu.other_share(before, cpu.snapshot())
         self._count(result, True)
         return result
 
@@ -119,6 +132,14 @@ def request_files(files: dict[str, Path]) -> None:
     rows = max(len(users), len(questions)) * 4
     pick = [(users[i % len(users)], questions[(i * 7) % len(questions)]) for i in range(rows)]
     folder = files["users"].parent
+    files["touch"] = drivers.write_requests(  # every user's first chat, for warming up
+        folder / "touch.tsv",
+        (
+            ("POST", "/api/chat/", u["token"], {"message": questions[0], "conversation": c})
+            for u in users
+            for c in (u["long_conversation"], u["short_conversation"], u["huge_conversation"])
+        ),
+    )
     files["floor"] = drivers.write_requests(
         folder / "floor.tsv", (("GET", "/api/tokens/", u["token"], None) for u in users)
     )
@@ -129,6 +150,7 @@ def request_files(files: dict[str, Path]) -> None:
     for name, conversation, extra in (
         ("chat_follow", "long_conversation", {}),
         ("chat_follow_short", "short_conversation", {}),
+        ("chat_follow_huge", "huge_conversation", {}),
         ("stream", "long_conversation", {"stream": True}),
     ):
         files[name] = drivers.write_requests(
@@ -146,7 +168,9 @@ def request_files(files: dict[str, Path]) -> None:
 
 
 def warm(session: Session, files: dict[str, Path], plan: Plan) -> None:
-    """Load every worker's indexes, catalog and SDK clients before anything is measured."""
+    """Load every worker's indexes, catalog and SDK clients, and give every user and
+    conversation a first chat, before anything is measured."""
+    session.touch(files["touch"])
     for name in (*SCENARIOS, "stream"):
         if name == "stream":
             session.stream(files[name], 4, plan.warmup)
@@ -184,11 +208,12 @@ def scaling(session: Session, files: dict[str, Path], plan: Plan, data_dir: Path
     more = data_dir / "users-more.jsonl"
     servers.python(env, SEED, "users", "--start", str(small), "--count", str(large - small),
                    "--out", str(more), "--history", str(plan.history_long),
-                   "--short-history", str(plan.history_short))  # fmt: skip
+                   "--short-history", str(plan.history_short),
+                   "--huge-history", str(plan.history_huge))  # fmt: skip
     with files["users"].open("a") as out:
         out.write(more.read_text())
     request_files(files)
-    session.load(files["chat_follow"], 8, plan.warmup, chat=True)  # the new users' first chats
+    session.touch(files["touch"])  # the new users' first chats
     many = follow(f"{large} users")
     session.run.scaling.append(("users (seeded and active)", f"{small}", f"{large}", few, many))
     chunks_small = plan.chunks_large // 10
@@ -208,6 +233,11 @@ def scaling(session: Session, files: dict[str, Path], plan: Plan, data_dir: Path
             big,
         )
     )
+    huge = follow(f"{plan.history_huge} messages", "chat_follow_huge")
+    session.run.scaling.append(
+        ("conversation history (messages)", str(plan.history_long), str(plan.history_huge),
+         big, huge)
+    )  # fmt: skip
     session.history_mark = (servers.stats(env)["messages"], big)
 
 
@@ -253,7 +283,8 @@ def check(session: Session, before: dict[str, Any]) -> None:
 def progress(config: str, name: str, result: Result) -> None:
     print(
         f"   {config:<14} {name:<18} c={result.conns:<3} {result.rps:8.1f} req/s  "
-        f"p50 {result.p50:7.1f}  p99 {result.p99:7.1f} ms  errors {result.errors}",
+        f"p50 {result.p50:7.1f}  p99 {result.p99:7.1f} ms  errors {result.errors}  "
+        f"other CPU {result.extra.get('other_cpu', 0):.0%}",
         file=sys.stderr,
         flush=True,
     )
