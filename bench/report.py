@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from drivers import Result
+from scenarios import NOISY
 
 if TYPE_CHECKING:
     from scenarios import Run
@@ -40,7 +41,9 @@ def render(run: Run) -> str:
         f"the demo catalog. Code: {run.machine.get('code', '?')}. Latencies in ms; "
         '"other CPU" is the share of the machine that processes other than the benchmark\'s '
         "own (server, load tool, fake model) used during the cell: a neighbour's test suite "
-        "shows up there, and the figures next to it are then pessimistic.",
+        f"shows up there, and the figures next to it are then pessimistic. A cell above "
+        f"{NOISY:.0%} is measured again once the machine is calm (a star per retry; "
+        f"{run.waited:.0f} s spent waiting in this run).",
         "",
     ]
     lines += _retrieval_note(run)
@@ -69,8 +72,10 @@ def _retrieval_note(run: Run) -> list[str]:
 
 
 def _other(result: Result) -> str:
-    """The share of the machine other processes used while ``result`` was measured."""
-    return f"{result.extra.get('other_cpu', 0):.0%}"
+    """The share of the machine other processes used while ``result`` was measured, and
+    whether it is a second or third attempt (*)."""
+    retried = "*" * int(result.extra.get("retries", 0))
+    return f"{result.extra.get('other_cpu', 0):.0%}{retried}"
 
 
 def _ms(value: float) -> str:

@@ -238,6 +238,7 @@ def _plan(args: argparse.Namespace) -> Plan:
         history_huge=500,
         latency_ms=args.latency_ms,
         configs=configs,
+        patience=args.patience,
     )
 
 
@@ -252,6 +253,14 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="the fake model's")
     parser.add_argument("--profile-chats", type=int, help="default 100 (30 with --quick)")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--patience",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="how long a run may wait, in all, to measure a cell again that other processes "
+        "disturbed (default 300; 0 never waits)",
+    )
     parser.add_argument(
         "--wait-quiet",
         type=float,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,9 @@ from drivers import Result
 SEED = str(Path(__file__).resolve().parent / "seed.py")
 
 SCENARIOS = ("floor", "chat_new", "chat_follow")
+# A cell during which other processes used more of the machine than this is measured again.
+NOISY = 0.15
+CALM = 0.05
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Plan:
     history_huge: int
     latency_ms: float
     configs: list[str]
+    patience: float  # seconds a run may spend waiting for neighbours to calm down
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Run:
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     probe: dict[str, Any] = field(default_factory=dict)
     profile_text: str = ""
+    waited: float = 0.0  # seconds spent waiting for neighbours to calm down
 
 
 def run_from_json(data: dict[str, Any]) -> Run:
@@ -60,7 +67,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
         return Result(**raw)
 
     return Run(
-        plan=Plan(**data["plan"]),
+        plan=Plan(**{"patience": 0, "history_huge": 0, **data["plan"]}),
         command=data["command"],
         started=data["started"],
         machine=data["machine"],
@@ -80,6 +87,7 @@ def run_from_json(data: dict[str, Any]) -> Run:
         checks=data["checks"],
         probe=data["probe"],
         profile_text=data["profile_text"],
+        waited=data.get("waited", 0.0),
     )
 
 
@@ -94,11 +102,18 @@ class Session:
         self.history_mark: tuple[int, Result] | None = None
 
     def load(self, requests: Path, conns: int, seconds: float, *, chat: bool) -> Result:
-        before = cpu.snapshot()
-        result = drivers.load(self.url, requests, conns=conns, duration_s=seconds, wrk=self.wrk)
-        result.extra["other_cpu"] = cpu.other_share(before, cpu.snapshot())
-        self._count(result, chat)
-        return result
+        def measure() -> Result:
+            return drivers.load(self.url, requests, conns=conns, duration_s=seconds, wrk=self.wrk)
+
+        return self._measured(measure, chat=chat)
+
+    def stream(self, requests: Path, conns: int, seconds: float) -> Result:
+        def measure() -> Result:
+            return drivers.stream_or_plain(
+                self.url, requests, conns=conns, duration_s=seconds, stream=True
+            )
+
+        return self._measured(measure, chat=True)
 
     def touch(self, requests: Path) -> None:
         """Every request of the file once: each user's first chat, before any measurement."""
@@ -107,13 +122,23 @@ class Session:
         )
         self._count(result, True)
 
-    def stream(self, requests: Path, conns: int, seconds: float) -> Result:
+    def _measured(self, measure: Callable[[], Result], *, chat: bool) -> Result:
+        """Measure; when other processes took more than `NOISY` of the machine meanwhile, wait
+        for them to calm down and measure again (within the run's patience)."""
         before = cpu.snapshot()
-        result = drivers.stream_or_plain(
-            self.url, requests, conns=conns, duration_s=seconds, stream=True
-        )
+        result = measure()
         result.extra["other_cpu"] = cpu.other_share(before, cpu.snapshot())
-        self._count(result, True)
+        self._count(result, chat)
+        retries = 0
+        while result.extra["other_cpu"] > NOISY and retries < 2 and _wait_calm(self.run):
+            retries += 1
+            before = cpu.snapshot()
+            again = measure()
+            again.extra["other_cpu"] = cpu.other_share(before, cpu.snapshot())
+            again.extra["retries"] = retries
+            self._count(again, chat)
+            if again.extra["other_cpu"] < result.extra["other_cpu"]:
+                result = again
         return result
 
     def _count(self, result: Result, chat: bool) -> None:
@@ -123,6 +148,20 @@ class Session:
             self.slack += result.conns
         if result.errors:
             print(f"   !! {result.errors} errors, e.g. {result.first_bad}", file=sys.stderr)
+
+
+def _wait_calm(run: Run) -> bool:
+    """Wait, within the run's remaining patience, until other processes use under `CALM` of
+    the machine for five seconds; whether they did."""
+    while run.waited < run.plan.patience:
+        before = cpu.snapshot()
+        time.sleep(5)
+        run.waited += 5
+        share = cpu.other_share(before, cpu.snapshot())
+        if share < CALM:
+            return True
+        print(f"   .. other processes use {share:.0%} of the machine; waiting", file=sys.stderr)
+    return False
 
 
 def request_files(files: dict[str, Path]) -> None:
