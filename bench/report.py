@@ -36,9 +36,10 @@ def render(run: Run) -> str:
         "",
         f"Server: `uvicorn config.asgi:application --workers 2`, DEBUG off, "
         f"`CHAT_CACHE_TTL=0`, no throttling. Each cell: {plan.duration:g} s of closed-loop "
-        f"load after a warm-up. Data: {plan.users_large} users with 50- and 5-message "
-        f"conversations, {plan.chunks_large:,} shared document chunks (flat fp16 index), "
-        f"the demo catalog. Code: {run.machine.get('code', '?')}. Latencies in ms; "
+        f"load after a warm-up. Data: {plan.users_large} users with {plan.history_short}-, "
+        f"{plan.history_long}- and {plan.history_huge}-message conversations, "
+        f"{plan.chunks_large:,} shared document chunks (flat fp16 index), the demo catalog. "
+        f"Code: {run.machine.get('code', '?')}. Latencies in ms; "
         '"other CPU" is the share of the machine that processes other than the benchmark\'s '
         "own (server, load tool, fake model) used during the cell: a neighbour's test suite "
         f"shows up there, and the figures next to it are then pessimistic. A cell above "
