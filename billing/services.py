@@ -1,7 +1,9 @@
 """Every change of a balance: grant, charge, refund, top-up. Nothing else writes a wallet.
 
 Each service is one short transaction: a conditional UPDATE of the wallet plus one ledger
-insert. No row lock is ever held across a network call.
+insert. No row lock is ever held across a network call. Called inside a caller's transaction
+(a chat's charge commits with its question), a service joins it without a savepoint: its only
+failure, `InsufficientTokens`, happens before it writes anything.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from billing.exceptions import InsufficientTokens, InvalidAmount
 from billing.models import LedgerEntry, Wallet
+from billing.selectors import balance_of
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,11 @@ def _check_amount(amount: int, *, maximum: int | None = None) -> None:
         raise InvalidAmount(f"Amount must be at most {maximum}, got {amount}.")
 
 
+# Joins a caller's transaction without a savepoint. Nothing may raise out of it on purpose
+# (that would doom the caller's transaction): refusals are decided before or after it.
+_joined = transaction.atomic(savepoint=False)
+
+
 def _apply(
     *,
     user: AbstractBaseUser,
@@ -34,34 +41,34 @@ def _apply(
     reference: str = "",
     note: str = "",
     created_by: AbstractBaseUser | None = None,
-) -> LedgerEntry:
-    """Move the balance by `delta` and record it. Must run inside a transaction.
+) -> LedgerEntry | None:
+    """Move the balance by `delta` and record it; None (nothing written) when that would
+    take the balance below zero.
 
     The UPDATE is conditional (`balance + delta >= 0`), so two concurrent debits can never both
     pass a balance check they read earlier: the database serialises the writes and the loser
-    matches no row. The UPDATE also holds the row's write lock until commit, so the balance
-    read back right after it is exactly the balance this entry produced.
+    matches no row. The balance comes back from the same statement (`RETURNING`), so it is
+    exactly the balance this entry produced.
     """
     wallet_id = user.pk
-    wallets = Wallet.objects.filter(pk=wallet_id)
-    updated = wallets.filter(balance__gte=-delta).update(balance=F("balance") + delta)
-    if not updated and delta >= 0:
-        # Users made outside registration (createsuperuser, the admin) get a wallet lazily.
-        Wallet.objects.get_or_create(user_id=wallet_id)
-        updated = wallets.update(balance=F("balance") + delta)
-    balance = wallets.values_list("balance", flat=True).first() or 0
-    if not updated:
-        raise InsufficientTokens(balance=balance, required=-delta)
-    entry = LedgerEntry.objects.create(
-        wallet_id=wallet_id,
-        username=user.get_username(),
-        delta=delta,
-        balance_after=balance,
-        kind=kind,
-        reference=reference,
-        note=note,
-        created_by=created_by,  # type: ignore[misc]  # any AUTH_USER_MODEL
-    )
+    with _joined:
+        balance = _move(wallet_id, delta)
+        if balance is None and delta >= 0:
+            # Users made outside registration (createsuperuser, the admin) get a wallet lazily.
+            Wallet.objects.get_or_create(user_id=wallet_id)
+            balance = _move(wallet_id, delta)
+        if balance is None:
+            return None
+        entry = LedgerEntry.objects.create(
+            wallet_id=wallet_id,
+            username=user.get_username(),
+            delta=delta,
+            balance_after=balance,
+            kind=kind,
+            reference=reference,
+            note=note,
+            created_by=created_by,  # type: ignore[misc]  # any AUTH_USER_MODEL
+        )
     log.info(
         "ledger %s user=%s delta=%+d balance=%d ref=%s",
         kind,
@@ -73,7 +80,24 @@ def _apply(
     return entry
 
 
-@transaction.atomic
+def _move(wallet_id: int, delta: int) -> int | None:
+    """`UPDATE … RETURNING` the new balance; None when no wallet could pay (or none exists)."""
+    table = connection.ops.quote_name(Wallet._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance + %s "  # noqa: S608 - the model's own table
+            "WHERE user_id = %s AND balance + %s >= 0 RETURNING balance",
+            [delta, wallet_id, delta],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _credited(entry: LedgerEntry | None) -> LedgerEntry:
+    assert entry is not None, "a credit cannot take a balance below zero"  # noqa: S101
+    return entry
+
+
 def grant(
     *,
     user: AbstractBaseUser,
@@ -83,35 +107,39 @@ def grant(
 ) -> LedgerEntry:
     """Credit tokens the system gives away (the signup grant, adjustments)."""
     _check_amount(amount)
-    return _apply(user=user, delta=amount, kind=kind, note=note)
+    return _credited(_apply(user=user, delta=amount, kind=kind, note=note))
 
 
-@transaction.atomic
 def charge(
     *, user: AbstractBaseUser, amount: int, reference: str = "", note: str = ""
 ) -> LedgerEntry:
     """Debit tokens for a chat; raises `InsufficientTokens` and changes nothing when short."""
     _check_amount(amount)
-    return _apply(
+    entry = _apply(
         user=user, delta=-amount, kind=LedgerEntry.Kind.CHAT_CHARGE, reference=reference, note=note
     )
+    if entry is None:
+        raise InsufficientTokens(balance=balance_of(user=user), required=amount)
+    return entry
 
 
-@transaction.atomic
 def refund(
     *, user: AbstractBaseUser, amount: int, reference: str = "", note: str = ""
 ) -> LedgerEntry:
     """Give back a charge as its own ledger entry (the charge itself is never edited)."""
     _check_amount(amount)
-    return _apply(
-        user=user, delta=amount, kind=LedgerEntry.Kind.REFUND, reference=reference, note=note
+    return _credited(
+        _apply(
+            user=user, delta=amount, kind=LedgerEntry.Kind.REFUND, reference=reference, note=note
+        )
     )
 
 
-@transaction.atomic
 def top_up(
     *, user: AbstractBaseUser, amount: int, by: AbstractBaseUser | None, note: str = ""
 ) -> LedgerEntry:
     """Staff credit a user's wallet, up to `MAX_TOP_UP` at a time."""
     _check_amount(amount, maximum=settings.MAX_TOP_UP)
-    return _apply(user=user, delta=amount, kind=LedgerEntry.Kind.TOP_UP, note=note, created_by=by)
+    return _credited(
+        _apply(user=user, delta=amount, kind=LedgerEntry.Kind.TOP_UP, note=note, created_by=by)
+    )
