@@ -1,14 +1,19 @@
 """Finding products from loose descriptions ("something spicy") and offering them as context.
 
 Products are embedded with the retrieval embedder's hashing scheme (name, aliases and
-description) and ranked by similarity to what the customer said; the vectors are cached per
-process and rebuilt when the catalog changes.
+description) and ranked by similarity to what the customer said. The available products and
+their vectors are a per-process snapshot, so a chat costs no catalog query: a change made in
+this process (a product saved or deleted) drops it at once; one made by another process is
+picked up within `REFRESH_S`, when the snapshot's key (count and last change of the available
+products) is checked again. Orders never trust the snapshot: the tools read the products
+they act on from the database.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+import time
+from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -23,28 +28,55 @@ from providers.types import Passage
 EVERYTHING = frozenset({"menu", "everything", "all", "anything", "catalog", "products"})
 MIN_SCORE = 0.05  # below this a product shares no real word with the query
 
+REFRESH_S = 2.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    key: tuple[object, ...]
+    products: list[Product]  # available ones, by name
+    vectors: np.ndarray | None
+    checked: float
+
+
 _lock = threading.Lock()
-_cache: dict[str, Any] = {"key": None, "products": [], "vectors": None}
+_snapshot: Snapshot | None = None
+
+
+def snapshot() -> Snapshot:
+    """The available products and their vectors, as of at most `REFRESH_S` ago."""
+    global _snapshot
+    current = _snapshot
+    if current is not None and time.monotonic() - current.checked < REFRESH_S:
+        return current
+    with _lock:
+        available = Product.objects.filter(available=True)
+        key = tuple(available.aggregate(n=Count("id"), last=Max("updated_at")).values())
+        now = time.monotonic()
+        if _snapshot is not None and _snapshot.key == key:
+            _snapshot = Snapshot(key, _snapshot.products, _snapshot.vectors, now)
+        else:
+            products = list(available.order_by("name"))
+            vectors = hashing_embed([_text(p) for p in products]) if products else None
+            _snapshot = Snapshot(key, products, vectors, now)
+        return _snapshot
+
+
+def changed() -> None:
+    """Forget the snapshot (the catalog changed in this process)."""
+    global _snapshot
+    with _lock:
+        _snapshot = None
 
 
 def _text(product: Product) -> str:
     return " ".join([product.name, *map(str, product.aliases), product.description])
 
 
-def _embedded() -> tuple[list[Product], np.ndarray]:
-    available = Product.objects.filter(available=True)
-    key = tuple(available.aggregate(n=Count("id"), last=Max("updated_at")).values())
-    with _lock:
-        if _cache["key"] != key:
-            products = list(available.order_by("name"))
-            vectors = hashing_embed([_text(p) for p in products]) if products else None
-            _cache.update(key=key, products=products, vectors=vectors)
-        return _cache["products"], _cache["vectors"]
-
-
 def catalog_matches(*, query: str, limit: int = 5) -> list[Product]:
     """Available products best matching `query`, best first; "menu" lists everything."""
-    products, vectors = _embedded()
+    current = snapshot()
+    products, vectors = current.products, current.vectors
     words = set(query.lower().split())
     if not query.strip() or words & EVERYTHING:
         return products[:limit] if limit else products
@@ -72,7 +104,7 @@ def _ranked(
 
 def passages_for(user: AbstractBaseUser, text: str) -> list[Passage]:
     """Chat context: the catalog entries the message is about, and the caller's draft order."""
-    products, vectors = _embedded()
+    current = snapshot()
     passages = [
         Passage(
             source=f"Menu: {product.name}",
@@ -80,7 +112,7 @@ def passages_for(user: AbstractBaseUser, text: str) -> list[Passage]:
             score=score,
             kind="catalog",
         )
-        for product, score in _ranked(text, products, vectors)[:3]
+        for product, score in _ranked(text, current.products, current.vectors)[:3]
     ]
     draft = draft_of(user=user)
     if draft is not None:

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from orders import catalog
 from orders.exceptions import (
     InvalidQuantity,
     OrderEmpty,
@@ -160,4 +161,5 @@ def catalog_load(*, products: list[dict[str, object]]) -> int:
         if item["sku"] not in known
     ]
     Product.objects.bulk_create(new)
+    catalog.changed()  # bulk_create sends no post_save
     return len(new)

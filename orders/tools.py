@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from orders import services
+from orders import catalog, services
 from orders.catalog import catalog_matches
 from orders.exceptions import OrderError
 from orders.models import Order, Product
@@ -34,8 +34,21 @@ def _product_parameter(products: Sequence[Product]) -> dict[str, Any]:
     }
 
 
+_specs: tuple[tuple[object, ...], list[ToolSpec]] | None = None
+
+
 def tool_specs() -> list[ToolSpec]:
-    products = list(Product.objects.filter(available=True).only("sku", "name", "aliases"))
+    """The order tools, their product hints taken from the catalog snapshot (no query)."""
+    global _specs
+    current = catalog.snapshot()
+    key = (*current.key, id(current.products), settings.MAX_ITEM_QUANTITY)
+    cached = _specs
+    if cached is None or cached[0] != key:
+        cached = _specs = (key, _build_specs(current.products))
+    return cached[1]
+
+
+def _build_specs(products: Sequence[Product]) -> list[ToolSpec]:
     product = _product_parameter(products)
     catalog = "; ".join(f"{p.sku} = {p.name}" for p in products[:200])
     limit = settings.MAX_ITEM_QUANTITY
