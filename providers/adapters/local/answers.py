@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Collection, Sequence
@@ -59,6 +60,12 @@ def _unwrap(text: str) -> list[str]:
 
 def split_sentences(text: str) -> list[Sentence]:
     """The quotable sentences of a document chunk (Markdown headings and FAQ questions aside)."""
+    return list(_split_sentences(text))
+
+
+# The same chunks are retrieved chat after chat: split each once.
+@functools.lru_cache(maxsize=4096)
+def _split_sentences(text: str) -> tuple[Sentence, ...]:
     found: list[Sentence] = []
     context: frozenset[str] = frozenset()
     for raw in _unwrap(text):
@@ -80,7 +87,7 @@ def split_sentences(text: str) -> list[Sentence]:
                 context = frozenset(content_stems(piece))
             elif piece:
                 found.append(Sentence(piece, frozenset(content_stems(piece)), context))
-    return found
+    return tuple(found)
 
 
 def matches(term: str, stems: Collection[str]) -> bool:

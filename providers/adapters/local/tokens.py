@@ -11,7 +11,7 @@ _PIECE = re.compile(r"[^\W\d_]+|\d{1,3}|[^\w\s]|_")
 
 def count_tokens(text: str) -> int:
     """How many word, number and punctuation pieces ``text`` has."""
-    return sum(1 for _ in _PIECE.finditer(text))
+    return len(_PIECE.findall(text))
 
 
 def split_for_streaming(text: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Apostrophes stay inside words ("what's", "i'd") so contractions remain one recognisable token.
@@ -42,6 +43,7 @@ def tokens_with_separators(text: str) -> list[str]:
     return _TOKEN.findall(normalise(text))
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Fold a word so that singular and plural (and -ing/-ed forms) meet.
 
@@ -69,9 +71,15 @@ def stem(word: str) -> str:
 
 def content_stems(text: str, extra_stopwords: frozenset[str] = frozenset()) -> list[str]:
     """Stems of the words that carry meaning, in order and without repeats."""
+    return list(_content_stems(text, extra_stopwords))
+
+
+# The same passages come back chat after chat: their stems are worth remembering.
+@functools.lru_cache(maxsize=16384)
+def _content_stems(text: str, extra_stopwords: frozenset[str]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for word in words(text):
         if word in STOPWORDS or word in extra_stopwords:
             continue
         seen.setdefault(stem(word), None)
-    return list(seen)
+    return tuple(seen)
