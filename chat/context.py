@@ -14,7 +14,6 @@ from typing import Any, Protocol, cast
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from chat.models import Conversation
 from chat.models import Message as StoredMessage
 from orders.catalog import passages_for as orders_context
 from orders.tools import OrderToolbox
@@ -70,12 +69,14 @@ class Context:
         return {"ok": False, "message": f"There is no tool called {call.name!r}."}
 
 
-def history(conversation: Conversation | None) -> list[Message]:
+def history(conversation_id: int | None) -> list[Message]:
     """The last `CHAT_HISTORY_MESSAGES` answered turns, oldest first, within the token budget."""
-    if conversation is None:
+    if conversation_id is None:
         return []
     rows = list(
-        conversation.messages.filter(status=StoredMessage.Status.OK)
+        StoredMessage.objects.filter(
+            conversation_id=conversation_id, status=StoredMessage.Status.OK
+        )
         .order_by("-id")
         .values_list("role", "content")[: settings.CHAT_HISTORY_MESSAGES]
     )
@@ -90,13 +91,12 @@ def history(conversation: Conversation | None) -> list[Message]:
     return kept
 
 
-def build(*, user: AbstractBaseUser, conversation: Conversation | None, text: str) -> Context:
-    conversation_id = conversation.pk if conversation is not None else None
+def build(*, user: AbstractBaseUser, conversation_id: int | None, text: str) -> Context:
     passages = [p for source in PASSAGE_SOURCES for p in source(user, text, conversation_id)]
     toolboxes = [factory(user) for factory in TOOLBOXES]
     prompt = Prompt(
         system=SYSTEM_PROMPT,
-        messages=[*history(conversation), Message(role="user", content=text)],
+        messages=[*history(conversation_id), Message(role="user", content=text)],
         passages=passages,
         tools=[spec for toolbox in toolboxes for spec in toolbox.specs()],
     )

@@ -28,11 +28,11 @@ from billing.selectors import balance_of
 from chat import context as chat_context
 from chat.exceptions import ConversationNotFound
 from chat.models import Conversation, Message, RequestLog
+from chat.tasks import remember_later
 from providers import registry
 from providers.exceptions import ProviderError, ProviderUnavailable
 from providers.types import Completion, Prompt, TextDelta, Usage
 from providers.types import Message as PromptMessage
-from retrieval import services as retrieval
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,15 @@ class Turn:
 
     user: AbstractBaseUser
     text: str
-    conversation: Conversation
-    question: Message
+    conversation_id: int
+    question_id: int
     provider: str
     model: str
     charged: int
     reference: str
     client_ip: str | None
     streamed: bool
+    balance: int  # right after the charge; what the answer reports as `tokens_remaining`
     started: float = field(default_factory=time.monotonic)
 
 
@@ -95,23 +96,22 @@ def begin(
     """Validate the choice of model and conversation, then charge and store the question.
 
     Raises `ModelNotAllowed`, `ConversationNotFound` or `InsufficientTokens` with nothing
-    written. The charge, a new conversation and the question commit together.
+    written. The charge, the conversation (new, or marked active) and the question commit
+    together.
     """
     chosen, model_name = registry.resolve(provider, model)
-    conversation = None
-    if conversation_id is not None:
-        conversation = Conversation.objects.filter(pk=conversation_id, user_id=user.pk).first()
-        if conversation is None:
-            raise ConversationNotFound(f"Conversation {conversation_id} not found.")
     cost = settings.CHAT_COST
     reference = f"chat:{uuid.uuid4().hex}"
     with transaction.atomic():
-        if cost:
-            billing.charge(user=user, amount=cost, reference=reference)
-        if conversation is None:
-            conversation = Conversation.objects.create(user_id=user.pk, title=_title(text))
+        if conversation_id is None:
+            conversation_id = Conversation.objects.create(user_id=user.pk, title=_title(text)).pk
+        elif not Conversation.objects.filter(pk=conversation_id, user_id=user.pk).update(
+            updated_at=timezone.now()
+        ):  # someone else's conversation, or none: the same answer, so ids reveal nothing
+            raise ConversationNotFound(f"Conversation {conversation_id} not found.")
+        charge = billing.charge(user=user, amount=cost, reference=reference) if cost else None
         question = Message.objects.create(
-            conversation=conversation,
+            conversation_id=conversation_id,
             role=Message.Role.USER,
             content=text,
             provider=chosen.name,
@@ -123,14 +123,15 @@ def begin(
     return Turn(
         user=user,
         text=text,
-        conversation=conversation,
-        question=question,
+        conversation_id=conversation_id,
+        question_id=question.pk,
         provider=chosen.name,
         model=model_name,
         charged=cost,
         reference=reference,
         client_ip=client_ip,
         streamed=streamed,
+        balance=charge.balance_after if charge is not None else balance_of(user=user),
     )
 
 
@@ -164,9 +165,11 @@ def answer_stream(turn: Turn) -> Iterator[TextDelta | Answer]:
 
 def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
     try:
-        ctx = chat_context.build(user=turn.user, conversation=turn.conversation, text=turn.text)
-        key = _cache_key(turn, ctx.prompt)
-        cached = cache.get(key) if settings.CHAT_CACHE_TTL else None
+        ctx = chat_context.build(
+            user=turn.user, conversation_id=turn.conversation_id, text=turn.text
+        )
+        key = _cache_key(turn, ctx.prompt) if settings.CHAT_CACHE_TTL else ""
+        cached = cache.get(key) if key else None
         if cached is not None:
             completion = Completion(**{**cached, "usage": Usage(**cached["usage"])})
             source, results = Message.Source.CACHE, list[Mapping[str, Any]]()
@@ -175,7 +178,7 @@ def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
             completion, results = yield from _run_tools(turn, ctx)
             source = Message.Source.PROVIDER
             # Answers that ran tools depend on more than the prompt (the order changed).
-            if settings.CHAT_CACHE_TTL and not results:
+            if key and not results:
                 cache.set(key, asdict(completion), timeout=settings.CHAT_CACHE_TTL)
     except BaseException as exc:
         _fail(turn, exc)
@@ -262,10 +265,11 @@ def _finish(
     sources = [
         {"source": p.source, "kind": p.kind, "score": round(float(p.score), 4)} for p in passages
     ]
+    balance = turn.balance
     with transaction.atomic():
-        Message.objects.filter(pk=turn.question.pk).update(status=Message.Status.OK)
+        Message.objects.filter(pk=turn.question_id).update(status=Message.Status.OK)
         reply = Message.objects.create(
-            conversation=turn.conversation,
+            conversation_id=turn.conversation_id,
             role=Message.Role.ASSISTANT,
             content=completion.text,
             provider=completion.provider,
@@ -277,7 +281,6 @@ def _finish(
             client_ip=turn.client_ip,
             sources=sources,
         )
-        Conversation.objects.filter(pk=turn.conversation.pk).update(updated_at=timezone.now())
         _log(
             turn,
             status=RequestLog.Status.OK,
@@ -286,26 +289,20 @@ def _finish(
             latency_ms=latency_ms,
         )
         if source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS:
-            billing.refund(
+            balance = billing.refund(
                 user=turn.user, amount=turn.charged, reference=turn.reference, note="cache hit"
-            )
-    # The exchange becomes a memory only this user can recall later (a background task).
-    retrieval.remember(
-        user=turn.user,
-        conversation_id=turn.conversation.pk,
-        question=turn.text,
-        answer=completion.text,
-        conversation_title=turn.conversation.title,
-    )
+            ).balance_after
+    # After the response, the exchange becomes a memory only this user can recall later.
+    remember_later(question_id=turn.question_id, answer_id=reply.pk)
     return Answer(
         message=turn.text,
         response=completion.text,
-        conversation=turn.conversation.pk,
+        conversation=turn.conversation_id,
         message_id=reply.pk,
         tokens_charged=turn.charged
         if source == Message.Source.PROVIDER or settings.CHAT_CHARGE_CACHE_HITS
         else 0,
-        tokens_remaining=balance_of(user=turn.user),
+        tokens_remaining=balance,
         source=source,
         provider=completion.provider,
         model=completion.model,
@@ -328,7 +325,7 @@ def _fail(turn: Turn, exc: BaseException) -> None:
             # Only a turn still pending is refunded here: `reconcile_charges` may have
             # refunded it already (it claims pending turns the same way).
             settled = Message.objects.filter(
-                pk=turn.question.pk, status=Message.Status.PENDING
+                pk=turn.question_id, status=Message.Status.PENDING
             ).update(status=Message.Status.FAILED, tokens_charged=0)
             if settled and turn.charged:
                 billing.refund(
@@ -356,7 +353,7 @@ def _log(
     RequestLog.objects.create(
         user_id=turn.user.pk,
         username=turn.user.get_username(),
-        conversation_id=turn.conversation.pk,
+        conversation_id=turn.conversation_id,
         client_ip=turn.client_ip,
         request_text=turn.text,
         response_text=completion.text if completion else "",

@@ -119,7 +119,10 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN, so
     # two transactions never both read and then fight to upgrade (the "database is locked"
-    # deadlock); the timeout makes a waiting writer queue instead of failing.
+    # deadlock); the timeout makes a waiting writer queue instead of failing. `config.sqlite`
+    # queues transactions on a lock file that wakes waiters at once (SQLite's own handler
+    # sleeps up to 100 ms between tries).
+    DATABASES["default"]["ENGINE"] = "config.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": env.float("SQLITE_TIMEOUT_S", default=30.0),
@@ -270,9 +273,15 @@ RETRIEVAL_TOP_K = positive_int("RETRIEVAL_TOP_K", 4)
 RETRIEVAL_MIN_SCORE = env.float("RETRIEVAL_MIN_SCORE", default=0.05)
 RETRIEVAL_HNSW_THRESHOLD = positive_int("RETRIEVAL_HNSW_THRESHOLD", 1_000_000)
 RETRIEVAL_HNSW_EF_SEARCH = positive_int("RETRIEVAL_HNSW_EF_SEARCH", 128)
+RETRIEVAL_SEARCH_THREADS = positive_int("RETRIEVAL_SEARCH_THREADS", 1)
 # Background tasks (django-tasks): inline by default; "django_tasks_db.DatabaseBackend" (the
-# django-tasks-db package) queues them in the database for `manage.py db_worker`.
-TASKS_BACKEND = env.str("TASKS_BACKEND", default="django_tasks.backends.immediate.ImmediateBackend")
+# django-tasks-db package) queues them in the database for `manage.py db_worker`. Work that
+# must not hold up a response (remembering chat exchanges) goes to the "background" alias: a
+# thread of the server process when tasks run inline; with a queue, the queue.
+IMMEDIATE_TASKS = "django_tasks.backends.immediate.ImmediateBackend"
+TASKS_BACKEND = env.str("TASKS_BACKEND", default=IMMEDIATE_TASKS)
 TASKS = {"default": {"BACKEND": TASKS_BACKEND}}
+if TASKS_BACKEND == IMMEDIATE_TASKS:
+    TASKS["background"] = {"BACKEND": "config.tasks.BackgroundBackend"}
 if TASKS_BACKEND.startswith("django_tasks_db."):
     INSTALLED_APPS.append("django_tasks_db")

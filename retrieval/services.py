@@ -99,19 +99,18 @@ def document_delete(*, document: Document, by: AbstractBaseUser) -> None:
 
 def remember(
     *,
-    user: AbstractBaseUser,
+    user_id: int,
     conversation_id: int,
     question: str,
     answer: str,
     conversation_title: str = "",
-) -> None:
-    """Index a finished chat exchange as one of ``user``'s memories (in the background).
+) -> Chunk | None:
+    """Index a finished chat exchange as one of the user's memories; only they recall it.
 
-    Only ``user`` ever retrieves it. A failure to embed never reaches the caller: the task
-    backend records and logs it.
+    Embeds (possibly a network call) and writes; the chat app runs it as a background task.
     """
-    tasks.remember_exchange.enqueue(
-        user_id=user.pk,
+    return indexing.index_memory(
+        user_id=user_id,
         conversation_id=conversation_id,
         question=question,
         answer=answer,

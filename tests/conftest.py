@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts import services as accounts
 from accounts.models import User
+from orders import catalog
 
 PASSWORD = "correct-horse-battery-staple"
 _names = itertools.count(1)
@@ -29,8 +30,20 @@ def _fast_hashing_and_clean_cache(settings: Any) -> Iterator[None]:
     # Real password hashing costs ~0.3 s a user; the tests are about the API, not PBKDF2.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+    catalog.changed()  # a rolled-back test's products must not linger in the snapshot
     yield
     cache.clear()
+    catalog.changed()
+
+
+@pytest.fixture(autouse=True)
+def _inline_background_tasks(settings: Any) -> None:
+    # Tests look at a chat's memory right after it, inside their own transaction: the
+    # background thread (`config.tasks`) gets tests of its own.
+    settings.TASKS = {
+        **settings.TASKS,
+        "background": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
+    }
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_a_chat_abandoned_after_its_charge_is_refunded_under_the_charge_referenc
         ("chat_charge", -100, turn.reference),
         ("refund", 100, turn.reference),
     ]
-    question = Message.objects.get(pk=turn.question.pk)
+    question = Message.objects.get(pk=turn.question_id)
     assert (question.status, question.tokens_charged) == ("failed", 0)
     log = RequestLog.objects.get(user=user)
     assert (log.status, log.error_code, log.request_text) == (
@@ -76,7 +76,7 @@ def test_a_turn_younger_than_the_threshold_may_still_be_answered_and_is_left_alo
     assert "Refunded 0 abandoned chat(s)" in reconcile()  # default: 15 minutes
 
     assert balance(user) == 3900
-    assert Message.objects.get(pk=turn.question.pk).status == "pending"
+    assert Message.objects.get(pk=turn.question_id).status == "pending"
 
 
 def test_answered_and_failed_chats_are_not_touched(user: User, user_api: APIClient):

@@ -39,15 +39,15 @@ def test_chat_context_never_holds_another_users_past_chats_or_documents(
 ) -> None:
     bob = make_user("bob")
     services.remember(
-        user=bob, conversation_id=1, question="What's my locker code?", answer="It is 4242."
+        user_id=bob.pk, conversation_id=1, question="What's my locker code?", answer="It is 4242."
     )
     upload(client_for(bob), "bob.txt", "Bob's locker code is 4242, written on a napkin.")
     services.remember(
-        user=user, conversation_id=2, question="Where is my locker?", answer="By the door."
+        user_id=user.pk, conversation_id=2, question="Where is my locker?", answer="By the door."
     )
 
-    prompt = chat_context.build(user=user, conversation=None, text="my locker code").prompt
-    bobs = chat_context.build(user=bob, conversation=None, text="my locker code").prompt
+    prompt = chat_context.build(user=user, conversation_id=None, text="my locker code").prompt
+    bobs = chat_context.build(user=bob, conversation_id=None, text="my locker code").prompt
 
     assert [p.text for p in prompt.passages] == ["Q: Where is my locker?\nA: By the door."]
     assert all("4242" not in p.text for p in prompt.passages)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 def _remember(user: User, conversation: int, question: str, answer: str, title: str = "") -> None:
     services.remember(
-        user=user,
+        user_id=user.pk,
         conversation_id=conversation,
         question=question,
         answer=answer,

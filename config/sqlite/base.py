@@ -1,0 +1,110 @@
+"""Django's SQLite backend with a prompt, fair-minded queue for writers.
+
+SQLite lets one writer in at a time. A connection that finds the database locked sleeps in
+SQLite's busy handler and tries again after 1, 2, 5, 10 … 100 ms, so under load a waiting
+writer keeps sleeping long after the lock came free, and the unlucky ones starve: with two
+server workers a chat's p50 was ~100 ms and its p99 seconds. Here each transaction first takes
+an exclusive lock on a file next to the database (`<name>.writer`), checked every half a
+millisecond, and holds it until COMMIT or ROLLBACK; `BEGIN IMMEDIATE` then finds SQLite free.
+Writers of every process on the machine share that lock (a crashed process's lock is released
+by the kernel); statements outside a transaction still queue in SQLite's own handler.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from typing import Any
+
+from django.db import OperationalError
+from django.db.backends.sqlite3 import base
+
+POLL_S = 0.0005
+
+
+class _WriterLock:
+    """One process-wide lock per database file: a thread lock plus an `flock` on its file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        if not self._threads.acquire(timeout=timeout):
+            raise OperationalError("database is locked (waited for this process's writer)")
+        try:
+            if self._fd is None or self._pid != os.getpid():
+                self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            while True:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise OperationalError("database is locked (waited for a writer)") from None
+                    time.sleep(POLL_S)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+_locks: dict[str, _WriterLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _writer_lock(name: str) -> _WriterLock:
+    path = os.path.abspath(name) + ".writer"
+    with _locks_guard:
+        return _locks.setdefault(path, _WriterLock(path))
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._writer: _WriterLock | None = None
+
+    def _start_transaction_under_autocommit(self) -> None:
+        if self.is_in_memory_db():
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
+            return
+        lock = _writer_lock(str(self.settings_dict["NAME"]))
+        lock.acquire(timeout=float(self.settings_dict["OPTIONS"].get("timeout", 5.0)))
+        self._writer = lock
+        try:
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
+        except BaseException:
+            self._release_writer()
+            raise
+
+    def _commit(self) -> Any:
+        try:
+            return super()._commit()  # type: ignore[misc]
+        finally:
+            self._release_writer()
+
+    def _rollback(self) -> Any:
+        try:
+            return super()._rollback()  # type: ignore[misc]
+        finally:
+            self._release_writer()
+
+    def _close(self) -> Any:
+        try:
+            return super()._close()  # type: ignore[misc]
+        finally:
+            self._release_writer()
+
+    def _release_writer(self) -> None:
+        lock, self._writer = self._writer, None
+        if lock is not None:
+            lock.release()
