@@ -6,7 +6,9 @@ request that enqueued it. With `TASKS_BACKEND` set to a real queue (the database
 queue carries this work too, and this module is not used.
 
 Queued work is lost if the process is killed before it runs (a clean shutdown drains it), so
-only work that is safe to lose belongs here: a missing memory is not a wrong balance.
+only work that is safe to lose belongs here: a missing memory is not a wrong balance. The queue
+is bounded: past `MAX_BACKLOG` waiting tasks, `enqueue` runs the task itself, so a server that
+cannot keep up slows its requests down instead of growing a backlog without end.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 IDLE_CLOSE_S = 1.0  # a worker idle this long closes its database connection
+MAX_BACKLOG = 1000
 
 
 class _Worker:
@@ -40,6 +43,10 @@ class _Worker:
         self._pending = 0
         self._thread: threading.Thread | None = None
         self._pid = 0
+
+    @property
+    def backlog(self) -> int:
+        return self._pending
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
@@ -107,5 +114,9 @@ class BackgroundBackend(ImmediateBackend):
             errors=[],
             worker_ids=[],
         )
-        _worker.submit(lambda: self._execute_task(result))
+        if _worker.backlog >= MAX_BACKLOG:
+            log.warning("background queue full (%d tasks): running %s inline", MAX_BACKLOG, task)
+            self._execute_task(result)
+        else:
+            _worker.submit(lambda: self._execute_task(result))
         return result

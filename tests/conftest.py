@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from accounts import services as accounts
 from accounts.models import User
 from orders import catalog
+from tests import live_server
 
 PASSWORD = "correct-horse-battery-staple"
 _names = itertools.count(1)
@@ -34,6 +35,13 @@ def _fast_hashing_and_clean_cache(settings: Any) -> Iterator[None]:
     yield
     cache.clear()
     catalog.changed()
+
+
+@pytest.fixture(autouse=True)
+def _settle_live_servers(_django_db_helper: None) -> Iterator[None]:
+    # Torn down before the database is flushed: live servers finish remembering first.
+    yield
+    live_server.settle()
 
 
 @pytest.fixture(autouse=True)

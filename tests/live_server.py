@@ -16,6 +16,44 @@ from urllib.parse import quote
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+_running = 0  # servers on the test database right now (see `settle`)
+
+
+@contextmanager
+def running() -> Iterator[None]:
+    """Count a server on the test database while the block runs."""
+    global _running
+    _running += 1
+    try:
+        yield
+    finally:
+        _running -= 1
+
+
+def settle(timeout_s: float = 60.0, quiet_s: float = 1.0) -> None:
+    """Wait until the running servers have remembered the chats they answered.
+
+    A server remembers each exchange on a background thread after its response. The test
+    database is flushed (TRUNCATE on PostgreSQL) when a test ends; racing a server's memory
+    write, that can deadlock. Done when every answer has its memory, or when the count of
+    memories stood still for ``quiet_s`` (a killed worker's queue is lost).
+    """
+    if not _running:
+        return
+    from chat.models import Message
+    from retrieval.models import Chunk
+
+    deadline = time.monotonic() + timeout_s
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        memories = Chunk.objects.filter(kind=Chunk.Kind.MEMORY).count()
+        if memories >= Message.objects.filter(role=Message.Role.ASSISTANT).count():
+            return
+        if memories != last:
+            last, since = memories, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -69,7 +107,8 @@ def live_server(
     server = LiveServer(url=f"http://127.0.0.1:{port}", log=log)
     try:
         _wait_until_listening(process, port, startup_s, server)
-        yield server
+        with running():
+            yield server
     finally:
         process.terminate()
         try:

@@ -86,3 +86,16 @@ def test_drain_reports_a_timeout_while_work_is_still_queued() -> None:
     assert tasks.drain(timeout=0.05) is False
     gate.set()
     assert tasks.drain(timeout=10) is True
+
+
+def test_past_the_backlog_limit_enqueue_runs_the_task_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks, "MAX_BACKLOG", 1)
+    wait_for_gate.using(backend="background").enqueue()  # fills the queue
+
+    record.using(backend="background").enqueue(label="overflow")
+
+    assert ran == [("overflow", threading.current_thread().name)]  # ran at once, right here
+    gate.set()
+    assert tasks.drain(timeout=10)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx2
 
-from tests.live_server import ROOT, database_url, free_port
+from tests.live_server import ROOT, database_url, free_port, running
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ def uvicorn_server(
     server = Server(url=f"http://127.0.0.1:{port}", process=process, log=log)
     try:
         wait_until_serving(server, workers=workers, timeout_s=startup_s)
-        yield server
+        with running():
+            yield server
     finally:
         process.send_signal(signal.SIGINT)
         try:
