@@ -23,8 +23,9 @@ from retrieval.exceptions import DocumentNotFound
 from retrieval.models import SHARED_SCOPE, Chunk, Document, IndexState, user_scope
 
 MEMORY_SOURCE = "Earlier conversation"
-# Asked of each index per round; grows when visibility filters leave too few hits.
-_OVERFETCH = 4
+# Asked of each index per round, as a multiple of k; grows when visibility filters (a
+# deleted document, this conversation's own memories) leave too few hits.
+_OVERFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def search(
     fetch = k * _OVERFETCH
     while True:
         ranked, exhausted = index.search(states, vector, k=fetch)
-        ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor]
+        # The best `fetch` of all scopes: enough to fill k when few hits are filtered out.
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor][:fetch]
         hits = _hydrate(ranked, visible, exclude_conversation)
         if len(hits) >= k or exhausted or len(ranked) < fetch:
             return hits[:k]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Letters, numbers in groups of up to three digits (as BPE vocabularies tend to split them),
@@ -9,6 +10,7 @@ import re
 _PIECE = re.compile(r"[^\W\d_]+|\d{1,3}|[^\w\s]|_")
 
 
+@functools.lru_cache(maxsize=4096)  # history and passages are counted chat after chat
 def count_tokens(text: str) -> int:
     """How many word, number and punctuation pieces ``text`` has."""
     return len(_PIECE.findall(text))
