@@ -82,6 +82,14 @@ def load(url: str, requests: Path, *, conns: int, duration_s: float, wrk: str | 
     return stream_or_plain(url, requests, conns=conns, duration_s=duration_s, stream=False)
 
 
+def paced(url: str, requests: Path, *, conns: int, rate: float, duration_s: float) -> Result:
+    """Open-loop load: ``conns`` clients offering ``rate`` requests/s in all (bench/pyload.py
+    --rate); latencies run from when each request was due."""
+    command = [sys.executable, str(BENCH / "pyload.py"), url, str(requests)]
+    command += ["--conns", str(conns), "--duration", f"{duration_s:g}", "--rate", f"{rate:g}"]
+    return _parse("pyload", conns, _run(command))
+
+
 def stream_or_plain(
     url: str, requests: Path, *, conns: int, duration_s: float, stream: bool, once: bool = False
 ) -> Result:

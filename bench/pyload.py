@@ -4,6 +4,7 @@ time-to-first-byte client for streamed chats (wrk cannot see inside a response).
     python bench/pyload.py URL REQUESTS_FILE --conns 8 --duration 10            # like wrk
     python bench/pyload.py URL REQUESTS_FILE --conns 8 --duration 10 --stream   # TTFB
     python bench/pyload.py URL REQUESTS_FILE --conns 8 --once    # each request once (warm-up)
+    python bench/pyload.py URL REQUESTS_FILE --conns 32 --rate 20 --duration 10  # open loop
 
 REQUESTS_FILE is the tab-separated list `bench/lua/rotate.lua` reads (METHOD, PATH, token,
 body or "-"). Each of ``--conns`` clients sends one request at a time on its own keep-alive
@@ -11,6 +12,11 @@ connection, walking the list from its own offset. Prints one line, "BENCH {json}
 same fields as the wrk script (microseconds); with ``--stream`` the latency is the time to the
 first `delta` event, and ``headers_*``/``total_*`` give the time to the response headers and
 to the end of the stream. A stream that ends without a `done` event counts as non-2xx.
+
+With ``--rate`` the load is an open loop: the clients together offer that many requests per
+second, each on a fixed schedule (as people who think between messages), and a request's
+latency runs from when it was due, so a server that falls behind is charged for the wait
+(no coordinated omission).
 """
 
 from __future__ import annotations
@@ -64,11 +70,17 @@ async def _client(
     stream: bool,
     tally: Tally,
     queue: list[Request] | None = None,
+    interval: float | None = None,
 ) -> None:
     """Send requests one at a time: round-robin until ``deadline``, or, given a shared
-    ``queue``, until it is empty."""
+    ``queue``, until it is empty; with ``interval``, one every ``interval`` seconds."""
     position = (number * 7919) % len(requests)
+    due = time.perf_counter() + (number * 0.618034 % 1.0) * (interval or 0.0)
     while time.perf_counter() < deadline:
+        if interval is not None:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            if due >= deadline:
+                return
         if queue is not None:
             if not queue:
                 return
@@ -76,7 +88,9 @@ async def _client(
         else:
             request = requests[position]
             position = (position + 1) % len(requests)
-        began = time.perf_counter()
+        began = time.perf_counter() if interval is None else due
+        if interval is not None:
+            due += interval
         try:
             if stream:
                 await _streamed(client, request, began, tally)
@@ -135,7 +149,13 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def run(
-    url: str, requests: list[Request], conns: int, duration: float, stream: bool, once: bool
+    url: str,
+    requests: list[Request],
+    conns: int,
+    duration: float,
+    stream: bool,
+    once: bool,
+    rate: float | None = None,
 ) -> dict:
     tally = Tally()
     queue = list(reversed(requests)) if once else None
@@ -144,7 +164,16 @@ async def run(
         began = time.perf_counter()
         await asyncio.gather(
             *(
-                _client(n, client, requests, began + duration, stream, tally, queue)
+                _client(
+                    n,
+                    client,
+                    requests,
+                    began + duration,
+                    stream,
+                    tally,
+                    queue,
+                    interval=conns / rate if rate else None,
+                )
                 for n in range(conns)
             )
         )
@@ -179,10 +208,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--once", action="store_true", help="each request once, then stop")
+    parser.add_argument("--rate", type=float, help="open loop: requests/s offered in all")
     args = parser.parse_args()
     duration = 3600.0 if args.once else args.duration
     requests = read_requests(args.requests)
-    result = asyncio.run(run(args.url, requests, args.conns, duration, args.stream, args.once))
+    result = asyncio.run(
+        run(args.url, requests, args.conns, duration, args.stream, args.once, rate=args.rate)
+    )
     print("BENCH " + json.dumps(result), flush=True)
 
 

@@ -19,6 +19,8 @@ from drivers import Result
 SEED = str(Path(__file__).resolve().parent / "seed.py")
 
 SCENARIOS = ("floor", "chat_new", "chat_follow")
+PACED_CONNS = 32
+PACED_SHARES = (0.25, 0.5, 0.75)  # of the peak follow-up chats/s measured closed-loop
 # A cell during which other processes used more of the machine than this is measured again.
 NOISY = 0.15
 CALM = 0.05
@@ -53,6 +55,8 @@ class Run:
     notes: list[str] = field(default_factory=list)
     matrix: dict[str, dict[str, dict[int, Result]]] = field(default_factory=dict)
     ttfb: dict[str, dict[int, Result]] = field(default_factory=dict)
+    # config -> offered chats/s -> open-loop result at PACED_CONNS clients
+    paced: dict[str, dict[float, Result]] = field(default_factory=dict)
     scaling: list[tuple[str, str, str, Result, Result]] = field(default_factory=list)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     probe: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +87,10 @@ def run_from_json(data: dict[str, Any]) -> Run:
             config: {int(conns): result(raw) for conns, raw in cells.items()}
             for config, cells in data["ttfb"].items()
         },
+        paced={
+            config: {float(rate): result(raw) for rate, raw in cells.items()}
+            for config, cells in data.get("paced", {}).items()
+        },
         scaling=[(w, a, b, result(x), result(y)) for w, a, b, x, y in data["scaling"]],
         checks=data["checks"],
         probe=data["probe"],
@@ -106,6 +114,12 @@ class Session:
             return drivers.load(self.url, requests, conns=conns, duration_s=seconds, wrk=self.wrk)
 
         return self._measured(measure, chat=chat)
+
+    def paced(self, requests: Path, conns: int, rate: float, seconds: float) -> Result:
+        def measure() -> Result:
+            return drivers.paced(self.url, requests, conns=conns, rate=rate, duration_s=seconds)
+
+        return self._measured(measure, chat=True)
 
     def stream(self, requests: Path, conns: int, seconds: float) -> Result:
         def measure() -> Result:
@@ -231,6 +245,13 @@ def matrix(session: Session, files: dict[str, Path], plan: Plan) -> None:
     for conns in plan.ttfb_levels:
         streams[conns] = session.stream(files["stream"], conns, plan.duration)
         progress(session.name, "stream", streams[conns])
+    # Open loop: 32 people who think between messages, offering a share of the peak rate.
+    peak = max((r.rps for r in table["chat_follow"].values()), default=0.0)
+    paced = session.run.paced.setdefault(session.name, {})
+    for share in PACED_SHARES:
+        rate = max(1.0, round(peak * share))
+        paced[rate] = session.paced(files["chat_follow"], PACED_CONNS, rate, plan.duration)
+        progress(session.name, f"paced {rate:g}/s", paced[rate])
 
 
 def scaling(session: Session, files: dict[str, Path], plan: Plan, data_dir: Path) -> None:
