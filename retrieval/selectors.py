@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -82,9 +83,7 @@ def search(
     vector = embedders.normalise(embedder.embed([query]))[0]
     _check(states, embedder, vector)
     floor = settings.RETRIEVAL_MIN_SCORE if min_score is None else min_score
-    visible = Q(scope__in=scopes, kind__in=list(kinds)) & (
-        Q(shared=True, kind=Chunk.Kind.DOCUMENT) | Q(owner_id=user.pk)
-    )
+    visible = _Visible(scopes=frozenset(scopes), kinds=frozenset(kinds), user_id=user.pk)
     fetch = k * _OVERFETCH
     while True:
         ranked, exhausted = index.search(states, vector, k=fetch)
@@ -144,26 +143,60 @@ def _check(states: Sequence[IndexState], embedder: Embedder, vector: np.ndarray)
             index.check_embedder(state, embedder=embedder.name, dim=len(vector))
 
 
+@dataclass(frozen=True)
+class _Visible:
+    """Which chunks a search may return: shared documents and the user's own chunks, of the
+    asked kinds, in the searched scopes."""
+
+    scopes: frozenset[str]
+    kinds: frozenset[str]
+    user_id: int | None
+
+    def __call__(self, row: dict[str, Any]) -> bool:
+        return (
+            row["scope"] in self.scopes
+            and row["kind"] in self.kinds
+            and (
+                (row["shared"] and row["kind"] == Chunk.Kind.DOCUMENT)
+                or (self.user_id is not None and row["owner_id"] == self.user_id)
+            )
+        )
+
+
+_HIT_FIELDS = (
+    "id",
+    "scope",
+    "shared",
+    "owner_id",
+    "kind",
+    "text",
+    "ordinal",
+    "document_id",
+    "document__title",
+    "label",
+    "conversation_id",
+)
+
+
+def _excluded(row: dict[str, Any], conversation_id: int | None) -> bool:
+    """A memory of the conversation being continued: its history already holds it."""
+    return (
+        conversation_id is not None
+        and row["kind"] == Chunk.Kind.MEMORY
+        and row["conversation_id"] == conversation_id
+    )
+
+
 def _hydrate(
-    ranked: list[tuple[int, float]], visible: Q, exclude_conversation: int | None
+    ranked: list[tuple[int, float]], visible: _Visible, exclude_conversation: int | None
 ) -> list[Hit]:
+    """The ranked chunks that still exist and the user may see, as hits. One plain query by
+    primary key; the visibility rules are checked on the rows it returns."""
     if not ranked:
         return []
-    rows = Chunk.objects.filter(visible, pk__in=[chunk_id for chunk_id, _ in ranked])
-    if exclude_conversation is not None:
-        rows = rows.exclude(kind=Chunk.Kind.MEMORY, conversation_id=exclude_conversation)
+    rows = Chunk.objects.filter(pk__in=[chunk_id for chunk_id, _ in ranked]).values(*_HIT_FIELDS)
     found = {
-        row["id"]: row
-        for row in rows.values(
-            "id",
-            "kind",
-            "text",
-            "ordinal",
-            "document_id",
-            "document__title",
-            "label",
-            "conversation_id",
-        )
+        row["id"]: row for row in rows if visible(row) and not _excluded(row, exclude_conversation)
     }
     return [
         Hit(
