@@ -26,7 +26,7 @@ from retrieval.models import SHARED_SCOPE, Chunk, Document, IndexState, user_sco
 MEMORY_SOURCE = "Earlier conversation"
 # Asked of each index per round, as a multiple of k; grows when visibility filters (a
 # deleted document, this conversation's own memories) leave too few hits.
-_OVERFETCH = 2
+_OVERFETCH = 4
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,14 @@ def search(
     kinds: Collection[str] = (Chunk.Kind.DOCUMENT,),
     exclude_conversation: int | None = None,
     min_score: float | None = None,
+    rounds: int | None = None,
 ) -> list[Hit]:
     """The ``k`` best chunks for ``query`` among what ``user`` may see, best first.
 
     Shared documents and the user's own chunks only; memories only with ``kinds`` asking for
-    them. Hits scoring below ``min_score`` (default `RETRIEVAL_MIN_SCORE`) are dropped.
+    them. Hits scoring below ``min_score`` (default `RETRIEVAL_MIN_SCORE`) are dropped. Each
+    round asks the indexes for more when filters left fewer than ``k``; ``rounds`` caps them
+    (and so the queries), at the price of returning fewer than ``k``.
     """
     scopes = [SHARED_SCOPE, user_scope(user.pk)] if user.pk is not None else [SHARED_SCOPE]
     states = list(IndexState.objects.filter(scope__in=scopes).order_by("scope"))
@@ -84,15 +87,14 @@ def search(
     _check(states, embedder, vector)
     floor = settings.RETRIEVAL_MIN_SCORE if min_score is None else min_score
     visible = _Visible(scopes=frozenset(scopes), kinds=frozenset(kinds), user_id=user.pk)
-    fetch = k * _OVERFETCH
+    fetch, round_ = k * _OVERFETCH, 1
     while True:
         ranked, exhausted = index.search(states, vector, k=fetch)
-        # The best `fetch` of all scopes: enough to fill k when few hits are filtered out.
-        ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor][:fetch]
+        ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor]
         hits = _hydrate(ranked, visible, exclude_conversation)
-        if len(hits) >= k or exhausted or len(ranked) < fetch:
+        if len(hits) >= k or exhausted or len(ranked) < fetch or round_ == rounds:
             return hits[:k]
-        fetch *= _OVERFETCH
+        fetch, round_ = fetch * _OVERFETCH, round_ + 1
 
 
 def passages_for(
@@ -115,6 +117,10 @@ def passages_for(
         k=k or settings.RETRIEVAL_TOP_K,
         kinds=(Chunk.Kind.DOCUMENT, Chunk.Kind.MEMORY),
         exclude_conversation=exclude_conversation,
+        # One round, a fixed number of queries: in a long conversation its own memories
+        # (left out: the history holds them) may crowd the best hits, and then the turn gets
+        # fewer passages rather than more queries.
+        rounds=1,
     )
     return [_passage(hit) for hit in hits]
 

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from chat.models import Conversation, Message
 from config import tasks
+from retrieval import services as retrieval
 from retrieval.models import Chunk
 from tests.conftest import client_for
 
@@ -87,6 +88,27 @@ def test_the_query_count_does_not_grow_with_the_history(make_user: Callable[...,
     _, with_long = _chat(api, conversation=long)
 
     assert len(with_long) == len(with_short)
+
+
+def test_a_conversation_crowded_with_its_own_memories_costs_no_more_queries(
+    make_user: Callable[..., User],
+) -> None:
+    user = make_user()
+    api = client_for(user)
+    fresh, crowded = _conversation_with(user, 4), _conversation_with(user, 4)
+    for n in range(40):  # each scores above everything else, and is left out of the context
+        retrieval.remember(
+            user_id=user.pk,
+            conversation_id=crowded,
+            question="How long does delivery take?",
+            answer=f"About {n + 20} minutes.",
+        )
+    _chat(api, conversation=fresh)
+
+    _, with_fresh = _chat(api, conversation=fresh)
+    _, with_crowded = _chat(api, conversation=crowded)
+
+    assert len(with_crowded) == len(with_fresh)
 
 
 def test_the_exchange_is_remembered_off_the_request_on_the_background_thread(
