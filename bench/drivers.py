@@ -40,6 +40,13 @@ class Result:
         return self.requests / self.duration_s if self.duration_s else 0.0
 
     @property
+    def sustained_rps(self) -> float:
+        """Requests per second counting the time the server still worked after the load
+        stopped (remembering the chats it answered): what it can keep up."""
+        busy = self.extra.get("busy_s", 0.0)
+        return self.requests / (self.duration_s + busy) if self.duration_s else 0.0
+
+    @property
     def errors(self) -> int:
         return self.non2xx + self.socket_errors
 

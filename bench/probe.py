@@ -33,6 +33,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from config import tasks  # noqa: E402
 from retrieval import selectors  # noqa: E402
 
 
@@ -59,6 +60,7 @@ def queries(users: list[dict[str, Any]], questions: list[str]) -> dict[str, Any]
         "chat_new": {"message": questions[5]},
     }
     for name, body in cases.items():
+        tasks.drain(timeout=30)  # the previous chat's memory is written, as between requests
         with CaptureQueriesContext(connection) as captured:
             answer = _chat(client, user["token"], body)
         found[name] = {

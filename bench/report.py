@@ -91,10 +91,9 @@ def _matrix(run: Run, config: str, table: dict[str, dict[int, Result]]) -> list[
     lines = [
         f"## {title} (`{config}`)",
         "",
-        "| request | clients | req/s | p50 | p95 | p99 | errors | ÷ floor req/s |"
-        + (" p50 − local p50 |" if additive else "")
-        + " other CPU |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| request | clients | req/s | sustained req/s | p50 | p95 | p99 | errors | "
+        "÷ floor (sustained) |" + (" p50 − local p50 |" if additive else "") + " other CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         + (" ---: |" if additive else "")
         + " ---: |",
     ]
@@ -102,20 +101,24 @@ def _matrix(run: Run, config: str, table: dict[str, dict[int, Result]]) -> list[
     for name, cells in table.items():
         for conns, r in sorted(cells.items()):
             base = floor.get(conns)
-            ratio = f"{r.rps / base.rps:.0%}" if base and base.rps and name != "floor" else ""
+            chat = name != "floor"
+            ratio = f"{r.sustained_rps / base.rps:.0%}" if base and base.rps and chat else ""
+            sustained = f"{r.sustained_rps:,.0f}" if chat else ""
             row = (
-                f"| {NAMES[name]} | {conns} | {r.rps:,.0f} | {_ms(r.p50)} | {_ms(r.p95)} | "
-                f"{_ms(r.p99)} | {r.errors} | {ratio} |"
+                f"| {NAMES[name]} | {conns} | {r.rps:,.0f} | {sustained} | {_ms(r.p50)} | "
+                f"{_ms(r.p95)} | {_ms(r.p99)} | {r.errors} | {ratio} |"
             )
             if additive:
                 other = local.get(name, {}).get(conns)
                 row += f" {r.p50 - other.p50:+.1f} |" if other and name != "floor" else " |"
             lines.append(row + f" {_other(r)} |")
-    peak = {name: max((r.rps for r in cells.values()), default=0) for name, cells in table.items()}
+    peak = _peaks(table)
     if peak.get("floor"):
         lines += [
             "",
-            "Peak req/s over the levels: "
+            "Sustained req/s counts the seconds the server kept working after a chat cell "
+            "(remembering the answered chats on its background threads) before the next cell "
+            "started. Peak (sustained) req/s over the levels: "
             + ", ".join(f"{name} {rps:,.0f}" for name, rps in peak.items())
             + "; chat ÷ floor at peak: "
             + ", ".join(
@@ -200,15 +203,25 @@ def _scaling(run: Run) -> list[str]:
     return [*lines, ""]
 
 
+def _peaks(table: dict[str, dict[int, Result]]) -> dict[str, float]:
+    """Each request's best req/s over the levels; sustained for chats."""
+    return {
+        name: max(
+            ((r.rps if name == "floor" else r.sustained_rps) for r in cells.values()), default=0
+        )
+        for name, cells in table.items()
+    }
+
+
 def _targets(run: Run) -> list[str]:
     table = run.matrix.get("local")
     if not table:
         return []
-    peak = {name: max((r.rps for r in cells.values()), default=0) for name, cells in table.items()}
+    peak = _peaks(table)
     rows = []
     for name in ("chat_new", "chat_follow"):
         share = peak[name] / peak["floor"] if peak.get("floor") else 0
-        what = f"{NAMES[name]} ≥ 40% of the floor's req/s (peaks)"
+        what = f"{NAMES[name]} ≥ 40% of the floor's req/s (peaks, sustained)"
         rows.append((what, f"{share:.0%}", share >= 0.4))
         at32 = table[name].get(32)
         if at32:

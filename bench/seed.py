@@ -251,6 +251,21 @@ def stats() -> None:
     )
 
 
+def settle(*, quiet_s: float, timeout_s: float) -> None:
+    """Wait until the server's background work (remembering answered chats) is done: the
+    count of memories stood still for ``quiet_s``. Prints the seconds it was still working."""
+    began = time.monotonic()
+    last, since = -1, began
+    while time.monotonic() - began < timeout_s:
+        count = Chunk.objects.filter(kind=Chunk.Kind.MEMORY).count()
+        if count != last:
+            last, since = count, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+        time.sleep(0.05)
+    print(json.dumps({"busy_s": round(since - began, 3), "memories": last}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +282,9 @@ def main() -> None:
     questions_cmd.add_argument("--count", type=int, default=200)
     questions_cmd.add_argument("--out", type=Path, required=True)
     commands.add_parser("stats")
+    settle_cmd = commands.add_parser("settle")
+    settle_cmd.add_argument("--quiet", type=float, default=1.0)
+    settle_cmd.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
     if args.command == "users":
         users(
@@ -281,6 +299,8 @@ def main() -> None:
         chunks(total=args.total)
     elif args.command == "questions":
         questions(count=args.count, out=args.out)
+    elif args.command == "settle":
+        settle(quiet_s=args.quiet, timeout_s=args.timeout)
     else:
         stats()
 
