@@ -142,8 +142,8 @@ def apply(
     try:
         with _scope_lock(scope):
             current = (
-                _current_from_file(scope)
-                or _apply_delta(scope, change, delta)
+                _current_from_file(scope, current := _db_mark(scope))
+                or _apply_delta(scope, change, delta, current)
                 or _rebuild_and_save(scope)
             )
         _remember(current)
@@ -202,12 +202,15 @@ class _Delta:
         return 0 if self.removed_ids is None else len(self.removed_ids)
 
 
-def _apply_delta(scope: str, change: Change, delta: _Delta) -> LoadedIndex | None:
+def _apply_delta(
+    scope: str, change: Change, delta: _Delta, current: tuple[int, str]
+) -> LoadedIndex | None:
     """The file with one change applied and saved; None when the scope needs a rebuild.
 
-    Must hold the scope's lock.
+    ``current`` is the scope's (version, stamp) in the database, read under the scope's lock,
+    which the caller must hold.
     """
-    if _db_mark(scope) != (change.version, change.stamp):
+    if current != (change.version, change.stamp):
         return None  # other changes committed since: only a rebuild sees them all
     base = _load(scope)
     if base is None or _mark(base.header) != (change.version - 1, change.previous):
@@ -227,9 +230,9 @@ def _apply_delta(scope: str, change: Change, delta: _Delta) -> LoadedIndex | Non
     return base
 
 
-def _current_from_file(scope: str) -> LoadedIndex | None:
-    """The saved index when it matches the database's version right now."""
-    current = _db_mark(scope)
+def _current_from_file(scope: str, current: tuple[int, str] | None = None) -> LoadedIndex | None:
+    """The saved index when it matches the database's version (``current``, or read now)."""
+    current = _db_mark(scope) if current is None else current
     header = vectors.read_header(_path(scope))
     if header is None or _mark(header) != current:
         return None
