@@ -21,6 +21,8 @@ from typing import Any
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
+from config.sqlite.creation import DatabaseCreation
+
 POLL_S = 0.0005
 
 
@@ -69,6 +71,8 @@ def _writer_lock(name: str) -> _WriterLock:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    creation_class = DatabaseCreation
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._writer: _WriterLock | None = None
