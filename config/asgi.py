@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -9,3 +10,9 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_asgi_application()
+
+# Everything loaded so far (Django, the apps and their modules: ~100k objects) lives as long
+# as the worker. Frozen, the garbage collector stops walking it on every full collection (one
+# took 30-60 ms, and every request of the worker stood still meanwhile).
+gc.collect()
+gc.freeze()
