@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from billing import services
 from billing.forms import TopUpForm
 from billing.models import LedgerEntry, Wallet
+from config.admin import ReadOnlyAdmin
 
 
 @admin.register(Wallet)
@@ -61,19 +62,10 @@ class WalletAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "username", "kind", "delta", "balance_after", "reference")
     list_filter = ("kind", "created_at")
     search_fields = ("username", "reference", "note")
     # No date_hierarchy: it runs SELECT DISTINCT date_trunc(…) over the whole ledger.
     ordering = ("-created_at", "-id")
     list_select_related = ("created_by",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

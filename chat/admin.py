@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat.models import Conversation, Message, RequestLog
+from config.admin import ReadOnlyAdmin
 from providers import registry
 
 
@@ -64,8 +65,10 @@ class ModelFilter(admin.SimpleListFilter):
 
 
 @admin.register(RequestLog)
-class RequestLogAdmin(admin.ModelAdmin):
-    """Read-only: the log records what happened."""
+class RequestLogAdmin(ReadOnlyAdmin):
+    """Read-only: the log records what happened (old rows may be deleted, as prune_logs does)."""
+
+    can_delete = True
 
     list_display = (
         "created_at",
@@ -85,9 +88,3 @@ class RequestLogAdmin(admin.ModelAdmin):
     search_fields = ("username", "client_ip", "request_text", "response_text", "error_code")
     # No date_hierarchy: it runs SELECT DISTINCT date_trunc(…) over the whole log.
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is slow
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

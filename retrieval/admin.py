@@ -3,13 +3,12 @@ vectors go too. Uploads happen through the API or `manage.py ingest`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from config.admin import ReadOnlyAdmin
 from retrieval import services
 from retrieval.models import Document, IndexState
 
@@ -45,20 +44,11 @@ class DocumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(IndexState)
-class IndexStateAdmin(admin.ModelAdmin):
+class IndexStateAdmin(ReadOnlyAdmin):
     """Read-only: the versions move with the chunks, never by hand."""
 
     list_display = ("scope", "embedder", "dim", "version", "updated_at")
     search_fields = ("scope",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _staff(request: HttpRequest) -> AbstractBaseUser:
