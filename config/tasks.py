@@ -19,16 +19,14 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import connections
 from django_tasks.backends.immediate import ImmediateBackend
-from django_tasks.base import Task, TaskResult, TaskResultStatus
-from django_tasks.utils import get_random_id
+from django_tasks.base import TaskResult
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 IDLE_CLOSE_S = 1.0  # a worker idle this long closes its database connection
 MAX_BACKLOG = 1000
 
@@ -98,25 +96,12 @@ class BackgroundBackend(ImmediateBackend):
     sent with django-tasks' `task_finished` signal, like the immediate backend's.
     """
 
-    def enqueue(self, task: Task[Any, T], args: Any, kwargs: Any) -> TaskResult[T]:
-        self.validate_task(task)
-        result: TaskResult[T] = TaskResult(
-            task=task,
-            id=get_random_id(),
-            status=TaskResultStatus.READY,
-            enqueued_at=None,
-            started_at=None,
-            last_attempted_at=None,
-            finished_at=None,
-            args=args,
-            kwargs=kwargs,
-            backend=self.alias,
-            errors=[],
-            worker_ids=[],
-        )
+    def _execute_task(self, task_result: TaskResult[Any]) -> None:
+        # The immediate backend's `enqueue` builds the result and calls this: the run (and so
+        # its `enqueued_at` and `task_enqueued` signal) moves to the worker thread.
+        run = super()._execute_task
         if _worker.backlog >= MAX_BACKLOG:
-            log.warning("background queue full (%d tasks): running %s inline", MAX_BACKLOG, task)
-            self._execute_task(result)
+            log.warning("background queue full (%d tasks): running inline", MAX_BACKLOG)
+            run(task_result)
         else:
-            _worker.submit(lambda: self._execute_task(result))
-        return result
+            _worker.submit(lambda: run(task_result))

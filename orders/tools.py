@@ -34,18 +34,18 @@ def _product_parameter(products: Sequence[Product]) -> dict[str, Any]:
     }
 
 
-_specs: tuple[tuple[object, ...], list[ToolSpec]] | None = None
+# Built once per catalog snapshot (its product list) and quantity limit.
+_specs: tuple[list[Product], int, list[ToolSpec]] | None = None
 
 
 def tool_specs() -> list[ToolSpec]:
     """The order tools, their product hints taken from the catalog snapshot (no query)."""
     global _specs
-    current = catalog.snapshot()
-    key = (*current.key, id(current.products), settings.MAX_ITEM_QUANTITY)
+    products, limit = catalog.snapshot().products, settings.MAX_ITEM_QUANTITY
     cached = _specs
-    if cached is None or cached[0] != key:
-        cached = _specs = (key, _build_specs(current.products))
-    return cached[1]
+    if cached is None or cached[0] is not products or cached[1] != limit:
+        cached = _specs = (products, limit, _build_specs(products))
+    return cached[2]
 
 
 def _build_specs(products: Sequence[Product]) -> list[ToolSpec]:

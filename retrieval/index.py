@@ -142,8 +142,8 @@ def apply(
     try:
         with _scope_lock(scope):
             current = (
-                _current_from_file(scope, current := _db_mark(scope))
-                or _apply_delta(scope, change, delta, current)
+                _current_from_file(scope, mark := _db_mark(scope))
+                or _apply_delta(scope, change, delta, mark)
                 or _rebuild_and_save(scope)
             )
         _remember(current)
