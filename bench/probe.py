@@ -1,6 +1,6 @@
 """In-process looks at one chat, run by `bench/run.py` with the server's environment: the SQL
-queries it makes (Django's `CaptureQueriesContext`), where its time goes (pyinstrument, when
-installed) and what retrieval costs over the shared chunks on its own.
+queries it makes (Django's `CaptureQueriesContext`), where its time goes (pyinstrument, a dev
+dependency) and what retrieval costs over the shared chunks on its own.
 
     python bench/probe.py USERS_JSONL QUESTIONS_JSON --out probe.json [--profile-chats 100]
 
