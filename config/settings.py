@@ -274,6 +274,9 @@ RETRIEVAL_MIN_SCORE = env.float("RETRIEVAL_MIN_SCORE", default=0.05)
 RETRIEVAL_HNSW_THRESHOLD = positive_int("RETRIEVAL_HNSW_THRESHOLD", 1_000_000)
 RETRIEVAL_HNSW_EF_SEARCH = positive_int("RETRIEVAL_HNSW_EF_SEARCH", 128)
 RETRIEVAL_SEARCH_THREADS = positive_int("RETRIEVAL_SEARCH_THREADS", 1)
+# Exact indexes of 10k+ vectors keep a column-major copy (2 bytes per component, as much again
+# as the index) and score sparse queries (the hashing embedder's) from the query's columns only.
+RETRIEVAL_SPARSE_SCAN = env.bool("RETRIEVAL_SPARSE_SCAN", default=True)
 # Background tasks (django-tasks): inline by default; "django_tasks_db.DatabaseBackend" (the
 # django-tasks-db package) queues them in the database for `manage.py db_worker`. Work that
 # must not hold up a response (remembering chat exchanges) goes to the "background" alias: a

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,8 @@ _REBUILD_BATCH = 5000
 
 _cache: OrderedDict[str, LoadedIndex] = OrderedDict()
 _cache_lock = threading.Lock()
+# Held while a scope is loaded into the cache; scopes share 64 locks by hash.
+_LOADING = [threading.Lock() for _ in range(64)]
 # Scopes whose file updates are put off until the end of a bulk load (see `deferred`).
 _deferred = threading.local()
 
@@ -85,29 +88,45 @@ def search(
     for state in states:
         scope_index = loaded(state)
         exhausted = exhausted and scope_index.ntotal <= k
-        for chunk_id, score in scope_index.search(query, k):
+        for chunk_id, score in scope_index.search(query, k, sparse=settings.RETRIEVAL_SPARSE_SCAN):
             best[chunk_id] = max(score, best.get(chunk_id, score))
     hits = sorted(best.items(), key=lambda hit: (-hit[1], hit[0]))
     return hits, exhausted
 
 
 def loaded(state: IndexState) -> LoadedIndex:
-    """The scope's index as of ``state``, from the cache, its file or the database."""
+    """The scope's index as of ``state``, from the cache, its file or the database.
+
+    Threads of this process that miss the cache for the same scope load it once: the first
+    loads, the others wait for it (a 100k-chunk index is ~80 MB to read).
+    """
     scope, wanted = state.scope, (state.version, state.stamp)
+    cached = _cached(scope, wanted)
+    if cached is not None:
+        return cached
+    with _LOADING[zlib.crc32(scope.encode()) % len(_LOADING)]:
+        cached = _cached(scope, wanted)
+        if cached is not None:
+            return cached
+        header = vectors.read_header(_path(scope))
+        found = _load(scope) if header is not None and _mark(header) == wanted else None
+        if found is None or _mark(found.header) != wanted:
+            # Missing, or written at another version: settle it under the writers' lock,
+            # against the version as it is now (a writer may have committed since the
+            # caller's query).
+            with _scope_lock(scope):
+                found = _current_from_file(scope) or _rebuild_and_save(scope)
+        _remember(found)
+        return found
+
+
+def _cached(scope: str, wanted: tuple[int, str]) -> LoadedIndex | None:
     with _cache_lock:
         cached = _cache.get(scope)
         if cached is not None and _mark(cached.header) == wanted:
             _cache.move_to_end(scope)
             return cached
-    header = vectors.read_header(_path(scope))
-    found = _load(scope) if header is not None and _mark(header) == wanted else None
-    if found is None or _mark(found.header) != wanted:
-        # Missing, or written at another version: settle it under the writers' lock, against
-        # the version as it is now (a writer may have committed since the caller's query).
-        with _scope_lock(scope):
-            found = _current_from_file(scope) or _rebuild_and_save(scope)
-    _remember(found)
-    return found
+    return None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ def _retrieval_settings(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.RETRIEVAL_MIN_SCORE = 0.05
     settings.RETRIEVAL_HNSW_THRESHOLD = 1_000_000
     settings.RETRIEVAL_HNSW_EF_SEARCH = 128
+    settings.RETRIEVAL_SPARSE_SCAN = True
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     index.reset_cache()
     yield

@@ -1,0 +1,130 @@
+"""Sparse queries scored from an exact index's columns: the same hits as FAISS's scan, kept in
+step with every change, and only where they are the cheaper exact search."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from rest_framework.test import APIClient
+
+from providers.adapters.local.hashing import hashing_embed
+from retrieval import index, vectors
+from retrieval.models import SHARED_SCOPE, IndexState
+from tests.retrieval.conftest import search, upload
+from tests.retrieval.test_search import CORPUS
+
+WORDS = [
+    f"{a}{b}{c}" for a in "pmtvqrkls" for b in ("el", "ar", "os", "in", "ua") for c in range(40)
+]
+
+
+def _texts(count: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=30)) for _ in range(count)]
+
+
+def _rows(count: int) -> np.ndarray:
+    return hashing_embed(_texts(count, seed=1))
+
+
+def _index(count: int, *, kind: vectors.IndexKind = "flat") -> vectors.LoadedIndex:
+    header = vectors.Header(scope="shared", version=1, embedder="hashing", dim=384, kind=kind)
+    ids = np.arange(count, dtype=np.int64) * 3 + 5  # ids are not positions
+    return vectors.build(header=header, ids=ids, vectors=_rows(count), ef_search=64)
+
+
+def _assert_exact(hits: list[tuple[int, float]], rows: np.ndarray, question: np.ndarray) -> None:
+    """``hits`` are a true top k by float32 inner product, best first, up to fp16 rounding:
+    each score within 3e-4 of the true one, none below the true k-th best by more than that."""
+    truth = rows @ question
+    kth = np.sort(truth)[-len(hits)]
+    scores = [score for _, score in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert len({chunk_id for chunk_id, _ in hits}) == len(hits)
+    for chunk_id, score in hits:
+        true = truth[(chunk_id - 5) // 3]
+        assert abs(score - true) < 3e-4
+        assert true >= kth - 6e-4
+
+
+def _questions(count: int) -> np.ndarray:
+    return hashing_embed([" ".join(text.split()[:5]) for text in _texts(count, seed=2)])
+
+
+def _wait_for_columns(loaded: vectors.LoadedIndex) -> None:
+    deadline = time.monotonic() + 30
+    while loaded._columns is None:
+        assert time.monotonic() < deadline, "the column copy was never made"
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def large() -> vectors.LoadedIndex:
+    return _index(vectors.SPARSE_MIN_VECTORS + 500)
+
+
+def test_columns_find_the_true_top_k_as_the_faiss_scan_does(large: vectors.LoadedIndex) -> None:
+    rows = _rows(large.ntotal)
+    for question in _questions(40):
+        assert large.sparse_for(question)
+        _assert_exact(large.search(question, 10, sparse=False), rows, question)
+        _assert_exact(large.column_search(question, 10), rows, question)
+
+
+def test_search_uses_faiss_until_the_copy_is_ready_then_the_columns() -> None:
+    loaded = _index(vectors.SPARSE_MIN_VECTORS)
+    question = _questions(1)[0]
+    assert loaded._columns is None
+    loaded.search(question, 5)  # starts the copy; FAISS answers meanwhile
+    _wait_for_columns(loaded)
+    assert loaded.search(question, 5) == loaded.column_search(question, 5)
+
+
+def test_adding_and_removing_vectors_drops_the_copy(large: vectors.LoadedIndex) -> None:
+    loaded = _index(vectors.SPARSE_MIN_VECTORS)
+    question = hashing_embed(["zebra quokka narwhal"])[0]
+    loaded.column_search(question, 1)
+    vectors.add(loaded, ids=np.asarray([10**9]), vectors=question.reshape(1, -1))
+    assert loaded._columns is None
+    assert loaded.column_search(question, 1)[0][0] == 10**9
+    vectors.remove(loaded, ids=np.asarray([10**9]))
+    assert loaded._columns is None
+    _assert_exact(loaded.column_search(question, 3), _rows(loaded.ntotal), question)
+
+
+def test_only_sparse_queries_on_large_exact_indexes_use_columns(
+    large: vectors.LoadedIndex,
+) -> None:
+    dense = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
+    assert not large.sparse_for(dense)
+    small = _index(100)
+    assert not small.sparse_for(_questions(1)[0])
+    assert small.search(_questions(1)[0], 3) and small._columns is None
+    graph = _index(300, kind="hnsw")
+    assert not graph.sparse_for(_questions(1)[0])
+
+
+@pytest.mark.django_db
+def test_documents_are_found_through_the_columns_and_deleted_ones_are_not(
+    staff_api: APIClient, user_api: APIClient, monkeypatch: Any, settings: Any
+) -> None:
+    monkeypatch.setattr(vectors, "SPARSE_MIN_VECTORS", 1)
+    ids = {}
+    for name, text in CORPUS.items():
+        ids[name] = upload(staff_api, name, text, shared="true").json()["id"]
+    question = "my meal arrived cold, can I get a refund"
+    search(user_api, question)  # loads the shared index and starts its column copy
+    shared = index.loaded(IndexState.objects.get(scope=SHARED_SCOPE))
+    _wait_for_columns(shared)
+    hits = search(user_api, question)
+    assert hits[0]["document"] == ids["refunds.txt"]
+    settings.RETRIEVAL_SPARSE_SCAN = False
+    scanned = search(user_api, question)  # FAISS agrees
+    assert [hit["chunk"] for hit in scanned] == [hit["chunk"] for hit in hits]
+    assert np.allclose([h["score"] for h in scanned], [h["score"] for h in hits], atol=3e-4)
+    settings.RETRIEVAL_SPARSE_SCAN = True
+    assert staff_api.delete(f"/api/documents/{ids['refunds.txt']}/").status_code == 204
+    assert ids["refunds.txt"] not in {hit["document"] for hit in search(user_api, question)}
