@@ -1,21 +1,29 @@
 """Work a chat turn leaves for after its response: remembering the exchange.
 
-The task is enqueued on the "background" alias when tasks run inline (a thread of the server
-process, `config.tasks`), otherwise on the configured queue, so the chat's response never waits
-for the embedding, the write and the index update.
+With no task queue configured, exchanges wait in this process and the "background" alias (a
+thread of the server, `config.tasks`) remembers them in batches: whatever finished while the
+previous batch was written goes in the next, as one embedding call, one transaction and one
+index update per user. With a queue (`TASKS_BACKEND`), each exchange is its own task. Either
+way the chat's response never waits for the embedding, the write or the index update.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from django.conf import settings
 from django_tasks import task
 
 from chat.models import Message
 from retrieval import services as retrieval
+from retrieval.indexing import Exchange
 
 log = logging.getLogger(__name__)
+
+# Exchanges waiting in this process; past this many, a request remembers them itself rather
+# than let the list grow while the background thread falls behind.
+MAX_WAITING = 1000
 
 
 @task()
@@ -25,29 +33,93 @@ def remember_exchange(question_id: int, answer_id: int) -> int | None:
     Arguments are message ids, so any backend can carry them; an exchange deleted in the
     meantime (its conversation was) is skipped.
     """
+    return remember_exchanges([(question_id, answer_id)])[0]
+
+
+def remember_exchanges(pairs: list[tuple[int, int]]) -> list[int | None]:
+    """Remember (question id, answer id) exchanges in one batch; the memories' ids, in order
+    (None for an exchange deleted meanwhile)."""
+    ids = [message_id for pair in pairs for message_id in pair]
     rows = {
-        row.pk: row
-        for row in Message.objects.filter(pk__in=[question_id, answer_id]).select_related(
-            "conversation"
-        )
+        row.pk: row for row in Message.objects.filter(pk__in=ids).select_related("conversation")
     }
-    question, answer = rows.get(question_id), rows.get(answer_id)
-    if question is None or answer is None:
-        return None
-    chunk = retrieval.remember(
-        user_id=question.conversation.user_id,
-        conversation_id=question.conversation_id,
-        question=question.content,
-        answer=answer.content,
-        conversation_title=question.conversation.title,
+    found = [(rows.get(question_id), rows.get(answer_id)) for question_id, answer_id in pairs]
+    complete = [(question, answer) for question, answer in found if question and answer]
+    chunks = iter(
+        retrieval.remember_all(
+            [
+                Exchange(
+                    user_id=question.conversation.user_id,
+                    conversation_id=question.conversation_id,
+                    question=question.content,
+                    answer=answer.content,
+                    conversation_title=question.conversation.title,
+                )
+                for question, answer in complete
+            ]
+        )
     )
-    return chunk.pk if chunk is not None else None
+    return [
+        (chunk.pk if (chunk := next(chunks)) is not None else None) if question and answer else None
+        for question, answer in found
+    ]
+
+
+class _Waiting:
+    """Exchanges waiting for this process's background thread, and whether a job that will
+    take them is queued."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pairs: list[tuple[int, int]] = []
+        self.queued = False
+
+    def add(self, pair: tuple[int, int]) -> bool:
+        """Keep ``pair``; whether the caller must queue a job to take it."""
+        with self.lock:
+            self.pairs.append(pair)
+            if self.queued:
+                return False
+            self.queued = True
+            return True
+
+    def take(self) -> list[tuple[int, int]]:
+        with self.lock:
+            pairs, self.pairs, self.queued = self.pairs, [], False
+            return pairs
+
+    def overfull(self) -> bool:
+        return len(self.pairs) >= MAX_WAITING
+
+
+_waiting = _Waiting()
+
+
+@task()
+def remember_waiting() -> int:
+    """Remember every exchange waiting in this process; returns how many there were."""
+    pairs = _waiting.take()
+    if pairs:
+        remember_exchanges(pairs)
+    return len(pairs)
 
 
 def remember_later(*, question_id: int, answer_id: int) -> None:
-    """Enqueue `remember_exchange`. Never raises: a chat already answered must not fail."""
-    alias = "background" if "background" in settings.TASKS else "default"
+    """Have the exchange remembered after the response. Never raises: a chat already answered
+    must not fail."""
     try:
-        remember_exchange.using(backend=alias).enqueue(question_id=question_id, answer_id=answer_id)
+        if "background" not in settings.TASKS:
+            remember_exchange.using(backend="default").enqueue(
+                question_id=question_id, answer_id=answer_id
+            )
+            return
+        if _waiting.add((question_id, answer_id)):
+            try:
+                remember_waiting.using(backend="background").enqueue()
+            except BaseException:
+                _waiting.take()  # nothing will take them now
+                raise
+        elif _waiting.overfull():
+            remember_waiting.call()  # the thread fell behind: this request does a batch
     except Exception:
-        log.exception("could not enqueue remembering exchange %s/%s", question_id, answer_id)
+        log.exception("could not remember exchange %s/%s", question_id, answer_id)

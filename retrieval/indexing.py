@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from providers.exceptions import ProviderError
 from retrieval import embedders, index, vectors
@@ -115,31 +116,101 @@ def memory_text(question: str, answer: str) -> str:
     return f"Q: {_clip(question)}\nA: {_clip(answer)}"
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """A finished chat exchange to remember in its user's scope."""
+
+    user_id: int
+    conversation_id: int
+    question: str
+    answer: str
+    conversation_title: str = ""
+
+
 def index_memory(
     *, user_id: int, conversation_id: int, question: str, answer: str, conversation_title: str
 ) -> Chunk | None:
     """Embed and index one finished exchange in its user's scope."""
-    if not question.strip():
-        return None
-    text = memory_text(question, answer)
+    exchange = Exchange(user_id, conversation_id, question, answer, conversation_title)
+    return index_memories([exchange])[0]
+
+
+def index_memories(exchanges: Sequence[Exchange]) -> list[Chunk | None]:
+    """Embed and index finished exchanges as their users' memories, in order (None for an
+    empty question).
+
+    One embedding call, one transaction and one index update per user for the whole batch.
+    When the batch cannot be written as a whole (one conversation was deleted meanwhile),
+    each exchange is written on its own, so one bad exchange costs only itself.
+    """
+    wanted = [position for position, item in enumerate(exchanges) if item.question.strip()]
+    found: list[Chunk | None] = [None] * len(exchanges)
+    if not wanted:
+        return found
     embedder = embedders.current()
-    matrix = embed(embedder, [text])
-    scope = user_scope(user_id)
-    with transaction.atomic():
-        change = bump(scope, embedder=embedder.name, dim=matrix.shape[1])
-        chunk = Chunk.objects.create(
-            owner_id=user_id,
-            scope=scope,
-            kind=Chunk.Kind.MEMORY,
-            conversation_id=conversation_id,
-            label=conversation_title[:200],
-            text=text,
-            vector=vectors.vector_bytes(matrix[0]),
-        )
-    index.apply(
-        scope, change=change, added_ids=np.asarray([chunk.pk], np.int64), added_vectors=matrix
+    matrix = embed(
+        embedder, [memory_text(exchanges[i].question, exchanges[i].answer) for i in wanted]
     )
-    return chunk
+    try:
+        written: list[Chunk | None] = list(
+            _write_memories([exchanges[i] for i in wanted], matrix, embedder)
+        )
+    except (IntegrityError, RetrievalError):
+        if len(wanted) == 1:
+            raise
+        written = [
+            _write_alone(exchanges[position], matrix[row : row + 1], embedder)
+            for row, position in enumerate(wanted)
+        ]
+    for position, chunk in zip(wanted, written, strict=True):
+        found[position] = chunk
+    return found
+
+
+def _write_alone(exchange: Exchange, matrix: np.ndarray, embedder: Embedder) -> Chunk | None:
+    try:
+        return _write_memories([exchange], matrix, embedder)[0]
+    except (IntegrityError, RetrievalError):
+        log.warning(
+            "could not remember an exchange of conversation %s",
+            exchange.conversation_id,
+            exc_info=True,
+        )
+        return None
+
+
+def _write_memories(
+    exchanges: Sequence[Exchange], matrix: np.ndarray, embedder: Embedder
+) -> list[Chunk]:
+    rows_of: dict[str, list[int]] = {}
+    for row, item in enumerate(exchanges):
+        rows_of.setdefault(user_scope(item.user_id), []).append(row)
+    with transaction.atomic():
+        changes = {
+            scope: bump(scope, embedder=embedder.name, dim=matrix.shape[1]) for scope in rows_of
+        }
+        chunks = Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    owner_id=item.user_id,
+                    scope=user_scope(item.user_id),
+                    kind=Chunk.Kind.MEMORY,
+                    conversation_id=item.conversation_id,
+                    label=item.conversation_title[:200],
+                    text=memory_text(item.question, item.answer),
+                    vector=vectors.vector_bytes(vector),
+                )
+                for item, vector in zip(exchanges, matrix, strict=True)
+            ]
+        )
+    for scope, rows in rows_of.items():
+        index.apply(
+            scope,
+            change=changes[scope],
+            added_ids=np.asarray([chunks[row].pk for row in rows], np.int64),
+            added_vectors=matrix[rows],
+        )
+    return chunks
 
 
 def remove_document(*, document: Document) -> None:

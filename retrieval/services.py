@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -116,6 +116,12 @@ def remember(
         answer=answer,
         conversation_title=conversation_title,
     )
+
+
+def remember_all(exchanges: Sequence[indexing.Exchange]) -> list[Chunk | None]:
+    """`remember` for many exchanges at once: one embedding call, one transaction and one
+    index update per user; a memory per exchange, in order (None for an empty question)."""
+    return indexing.index_memories(exchanges)
 
 
 def forget(*, user: AbstractBaseUser, conversation_id: int | None = None) -> int:

@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from retrieval import selectors, services
-from retrieval.models import Chunk
+from retrieval.indexing import Exchange
+from retrieval.models import Chunk, IndexState, user_scope
 from tests.retrieval.conftest import search, upload
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +128,45 @@ def test_a_warm_search_costs_two_queries(
 
 def test_blank_text_needs_no_work(user: User) -> None:
     assert selectors.passages_for(user, "   ") == []
+
+
+def test_a_batch_remembers_each_exchange_for_its_user_with_one_version_per_user(
+    user: User, make_user: Callable[..., User]
+) -> None:
+    bob = make_user("bob")
+    exchanges = [
+        Exchange(user.pk, 1, "Do you deliver to the harbour?", "Yes, until ten."),
+        Exchange(bob.pk, 2, "Is the tiramisu homemade?", "Every morning."),
+        Exchange(user.pk, 1, "   ", "An empty question is not remembered."),
+        Exchange(user.pk, 3, "Can I pay with vouchers?", "Paper ones, yes."),
+    ]
+
+    chunks = services.remember_all(exchanges)
+
+    assert [chunk is None for chunk in chunks] == [False, False, True, False]
+    assert IndexState.objects.get(scope=user_scope(user.pk)).version == 1
+    assert IndexState.objects.get(scope=user_scope(bob.pk)).version == 1
+    assert selectors.passages_for(user, "harbour delivery")[0].text.startswith("Q: Do you deliver")
+    assert selectors.passages_for(user, "vouchers")[0].text.startswith("Q: Can I pay")
+    assert selectors.passages_for(user, "tiramisu") == []
+    assert selectors.passages_for(bob, "tiramisu")[0].text.startswith("Q: Is the tiramisu")
+
+
+def test_an_exchange_that_cannot_be_written_costs_only_itself(
+    user: User, make_user: Callable[..., User]
+) -> None:
+    bob = make_user("bob")
+    # Bob's scope holds vectors of another embedder: his memory is refused, not the batch.
+    IndexState.objects.create(scope=user_scope(bob.pk), embedder="openai", dim=8, version=1)
+    Chunk.objects.create(owner=bob, scope=user_scope(bob.pk), kind=Chunk.Kind.MEMORY, text="x")
+
+    chunks = services.remember_all(
+        [
+            Exchange(bob.pk, 2, "Is the tiramisu homemade?", "Every morning."),
+            Exchange(user.pk, 1, "Do you deliver to the harbour?", "Yes, until ten."),
+        ]
+    )
+
+    assert chunks[0] is None and chunks[1] is not None
+    assert selectors.passages_for(user, "harbour")[0].text.startswith("Q: Do you deliver")
+    assert Chunk.objects.filter(owner=bob).count() == 1
