@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from providers.adapters.local import LocalProvider
+from providers.adapters.local.answers import matches
 from providers.adapters.local.hashing import hashing_embed
 from providers.adapters.local.tokens import count_tokens
 from providers.base import ProviderConfig
@@ -429,3 +430,18 @@ def test_a_hard_wrapped_sentence_is_quoted_whole():
     answer = provider.complete(replace(prompt, passages=[faq])).text
 
     assert "which covers the old harbour." in answer
+
+
+_STEMS = st.text(alphabet="abde", min_size=1, max_size=8)
+
+
+@given(term=_STEMS, stems=st.lists(_STEMS, max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_a_sentences_kept_prefixes_match_exactly_what_the_definition_does(
+    term: str, stems: list[str]
+) -> None:
+    # A list is checked stem by stem (the definition); a sentence's frozenset through the
+    # prefixes kept for it. "deliver" meets "delivery", "open" does not meet "opera".
+    assert matches(term, frozenset(stems)) == matches(term, stems)
+    assert matches("deliver", frozenset({"delivery"})) and matches("delivery", frozenset({"deliv"}))
+    assert not matches("open", frozenset({"opera"}))

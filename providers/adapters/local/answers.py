@@ -36,6 +36,11 @@ class Sentence:
     stems: frozenset[str]
     context: frozenset[str]
 
+    @property
+    def about(self) -> frozenset[str]:
+        """Its own stems and its heading's."""
+        return _union(self.stems, self.context)
+
 
 def _unwrap(text: str) -> list[str]:
     """Lines joined back into paragraphs: hard-wrapped text must not cut sentences in two."""
@@ -91,15 +96,32 @@ def _split_sentences(text: str) -> tuple[Sentence, ...]:
 
 
 def matches(term: str, stems: Collection[str]) -> bool:
-    """Whether a question term appears among ``stems``, allowing "deliver"/"delivery"."""
+    """Whether a question term appears among ``stems``, allowing "deliver"/"delivery": one
+    is a prefix of the other, and both are at least `_PREFIX_MIN` letters long."""
     if term in stems:
         return True
     if len(term) < _PREFIX_MIN:
         return False
+    if isinstance(stems, frozenset):  # a sentence's: its prefixes are kept
+        return term in _prefixes(stems) or any(
+            term[:end] in stems for end in range(_PREFIX_MIN, len(term))
+        )
     return any(
         len(stem) >= _PREFIX_MIN and (stem.startswith(term) or term.startswith(stem))
         for stem in stems
     )
+
+
+# Sentences come back chat after chat (`_split_sentences` keeps them): so do their stem sets.
+@functools.lru_cache(maxsize=16384)
+def _prefixes(stems: frozenset[str]) -> frozenset[str]:
+    """Every prefix of at least `_PREFIX_MIN` letters of the stems."""
+    return frozenset(stem[:end] for stem in stems for end in range(_PREFIX_MIN, len(stem) + 1))
+
+
+@functools.lru_cache(maxsize=16384)
+def _union(first: frozenset[str], second: frozenset[str]) -> frozenset[str]:
+    return first | second
 
 
 def answer_from_passages(question: str, passages: Sequence[Passage]) -> str | None:
@@ -122,7 +144,7 @@ def answer_from_passages(question: str, passages: Sequence[Passage]) -> str | No
         relevant = [item for item in scored if item[0] > 0]
         if not relevant:
             continue
-        covered = {t for t in terms for s in sentences if matches(t, s.stems | s.context)}
+        covered = {t for t in terms for s in sentences if matches(t, s.about)}
         rank = (
             max(item[0] for item in relevant) + 0.1 * sum(weights[t] for t in covered),
             passage.score,
@@ -147,7 +169,7 @@ def _term_weights(terms: Sequence[str], sentences: Sequence[Sentence]) -> dict[s
     total = len(sentences)
     weights: dict[str, float] = {}
     for term in terms:
-        frequency = sum(1 for s in sentences if matches(term, s.stems | s.context))
+        frequency = sum(1 for s in sentences if matches(term, s.about))
         weights[term] = 1.0 + math.log((total + 1) / (frequency + 1))
     return weights
 
