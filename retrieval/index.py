@@ -231,8 +231,10 @@ def _apply_delta(
     """
     if current != (change.version, change.stamp):
         return None  # other changes committed since: only a rebuild sees them all
-    base = _load(scope)
-    if base is None or _mark(base.header) != (change.version - 1, change.previous):
+    previous = (change.version - 1, change.previous)
+    cached = _cached(scope, previous)  # usually: the chat that led to the change searched it
+    base = vectors.copy(cached) if cached is not None else _load(scope)
+    if base is None or _mark(base.header) != previous:
         return None
     if delta.removes and base.header.kind == "hnsw":
         return None  # an HNSW graph cannot drop vectors

@@ -229,14 +229,26 @@ def load(path: Path, *, ef_search: int) -> LoadedIndex | None:
     try:
         with path.open("rb") as file:
             header = _header(file)
-            payload = np.frombuffer(file.read(), dtype=np.uint8)
-        index: Any = faiss.deserialize_index(payload)
+            # FAISS reads the rest straight into the index's own arrays: no copy of the file
+            # in memory first (half the time of a memory scope's reload).
+            reader = faiss.PyCallbackIOReader(file.read)  # type: ignore[attr-defined]
+            index: Any = faiss.read_index(reader)
     except (FileNotFoundError, ValueError, RuntimeError):
         return None
     if header.kind == "hnsw":
         graph: Any = faiss.downcast_index(index.index)
         graph.hnsw.efSearch = ef_search
     return LoadedIndex(header=header, index=index)
+
+
+def copy(loaded: LoadedIndex) -> LoadedIndex:
+    """An independent copy, to modify while searches go on in the original."""
+    index: Any = faiss.clone_index(loaded.index)
+    if loaded.header.kind == "hnsw":
+        graph: Any = faiss.downcast_index(index.index)
+        source: Any = faiss.downcast_index(loaded.index.index)
+        graph.hnsw.efSearch = source.hnsw.efSearch
+    return LoadedIndex(header=loaded.header, index=index)
 
 
 def ids_of(loaded: LoadedIndex) -> np.ndarray:

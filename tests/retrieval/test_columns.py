@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import faiss
 import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
 from providers.adapters.local.hashing import hashing_embed
-from retrieval import index, vectors
-from retrieval.models import SHARED_SCOPE, IndexState
+from retrieval import index, selectors, services, vectors
+from retrieval.models import SHARED_SCOPE, IndexState, user_scope
 from tests.retrieval.conftest import search, upload
 from tests.retrieval.test_search import CORPUS
 
@@ -128,3 +129,42 @@ def test_documents_are_found_through_the_columns_and_deleted_ones_are_not(
     settings.RETRIEVAL_SPARSE_SCAN = True
     assert staff_api.delete(f"/api/documents/{ids['refunds.txt']}/").status_code == 204
     assert ids["refunds.txt"] not in {hit["document"] for hit in search(user_api, question)}
+
+
+def test_a_copy_changes_without_touching_the_original_index_searches_use() -> None:
+    for kind in ("flat", "hnsw"):
+        original = _index(300, kind=kind)
+        if kind == "hnsw":
+            graph: Any = faiss.downcast_index(original.index.index)
+            graph.hnsw.efSearch = 77
+        question = _questions(1)[0]
+        before = original.search(question, 3)
+
+        changed = vectors.copy(original)
+        vectors.add(changed, ids=np.asarray([10**9]), vectors=question.reshape(1, -1))
+
+        assert original.ntotal == 300 and original.search(question, 3) == before
+        assert changed.ntotal == 301 and changed.search(question, 1)[0][0] == 10**9
+        if kind == "hnsw":
+            copied: Any = faiss.downcast_index(changed.index.index)
+            assert copied.hnsw.efSearch == 77
+
+
+@pytest.mark.django_db
+def test_a_memory_updates_a_copy_of_the_cached_index(user: Any) -> None:
+    def remember(question: str) -> None:
+        services.remember(
+            user_id=user.pk,
+            conversation_id=1,
+            question=question,
+            answer="Yes.",
+            conversation_title="",
+        )
+
+    remember("Do you deliver to the harbour?")
+    cached = index.loaded(IndexState.objects.get(scope=user_scope(user.pk)))
+    remember("Is the tiramisu homemade?")
+
+    assert cached.ntotal == 1  # a search holding it is not disturbed
+    assert index.loaded(IndexState.objects.get(scope=user_scope(user.pk))).ntotal == 2
+    assert selectors.passages_for(user, "tiramisu")[0].text.startswith("Q: Is the tiramisu")
