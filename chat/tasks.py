@@ -10,12 +10,13 @@ way the chat's response never waits for the embedding, the write or the index up
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from django.conf import settings
 from django_tasks import task
 
-from chat.models import Message
+from chat.models import Conversation, Message
 from retrieval import services as retrieval
 from retrieval.indexing import Exchange
 
@@ -45,24 +46,37 @@ def remember_exchanges(pairs: list[tuple[int, int]]) -> list[int | None]:
     }
     found = [(rows.get(question_id), rows.get(answer_id)) for question_id, answer_id in pairs]
     complete = [(question, answer) for question, answer in found if question and answer]
-    chunks = iter(
-        retrieval.remember_all(
-            [
-                Exchange(
-                    user_id=question.conversation.user_id,
-                    conversation_id=question.conversation_id,
-                    question=question.content,
-                    answer=answer.content,
-                    conversation_title=question.conversation.title,
-                )
-                for question, answer in complete
-            ]
-        )
+    chunks = retrieval.remember_all(
+        [
+            Exchange(
+                user_id=question.conversation.user_id,
+                conversation_id=question.conversation_id,
+                question=question.content,
+                answer=answer.content,
+                conversation_title=question.conversation.title,
+            )
+            for question, answer in complete
+        ]
     )
+    _forget_deleted(complete)
+    remembered = iter(chunks)
     return [
-        (chunk.pk if (chunk := next(chunks)) is not None else None) if question and answer else None
+        (chunk.pk if (chunk := next(remembered)) is not None else None)
+        if question and answer
+        else None
         for question, answer in found
     ]
+
+
+def _forget_deleted(exchanges: list[tuple[Message, Message]]) -> None:
+    """A conversation deleted while its exchanges were being remembered took its memories
+    with it before theirs were written: forget those now."""
+    conversations = {question.conversation_id: question.conversation for question, _ in exchanges}
+    still_there = set(
+        Conversation.objects.filter(pk__in=conversations).values_list("pk", flat=True)
+    )
+    for conversation_id in conversations.keys() - still_there:
+        retrieval.forget(user=conversations[conversation_id].user, conversation_id=conversation_id)
 
 
 class _Waiting:
@@ -73,10 +87,13 @@ class _Waiting:
         self.lock = threading.Lock()
         self.pairs: list[tuple[int, int]] = []
         self.queued = False
+        self.pid = os.getpid()
 
     def add(self, pair: tuple[int, int]) -> bool:
         """Keep ``pair``; whether the caller must queue a job to take it."""
         with self.lock:
+            if self.pid != os.getpid():  # a forked child: the parent's job is not queued here
+                self.pairs, self.queued, self.pid = [], False, os.getpid()
             self.pairs.append(pair)
             if self.queued:
                 return False
@@ -87,6 +104,11 @@ class _Waiting:
         with self.lock:
             pairs, self.pairs, self.queued = self.pairs, [], False
             return pairs
+
+    def unqueue(self) -> None:
+        """No job is coming after all: the next exchange queues one."""
+        with self.lock:
+            self.queued = False
 
     def overfull(self) -> bool:
         return len(self.pairs) >= MAX_WAITING
@@ -117,7 +139,7 @@ def remember_later(*, question_id: int, answer_id: int) -> None:
             try:
                 remember_waiting.using(backend="background").enqueue()
             except BaseException:
-                _waiting.take()  # nothing will take them now
+                _waiting.unqueue()
                 raise
         elif _waiting.overfull():
             remember_waiting.call()  # the thread fell behind: this request does a batch

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from providers.exceptions import ProviderError
 from retrieval import embedders, index, vectors
@@ -140,8 +140,9 @@ def index_memories(exchanges: Sequence[Exchange]) -> list[Chunk | None]:
     empty question).
 
     One embedding call, one transaction and one index update per user for the whole batch.
-    When the batch cannot be written as a whole (one conversation was deleted meanwhile),
-    each exchange is written on its own, so one bad exchange costs only itself.
+    When the batch cannot be written as a whole (one user's scope holds another embedder's
+    vectors; a database error), each exchange is written on its own, so one bad exchange
+    costs only itself.
     """
     wanted = [position for position, item in enumerate(exchanges) if item.question.strip()]
     found: list[Chunk | None] = [None] * len(exchanges)
@@ -155,9 +156,12 @@ def index_memories(exchanges: Sequence[Exchange]) -> list[Chunk | None]:
         written: list[Chunk | None] = list(
             _write_memories([exchanges[i] for i in wanted], matrix, embedder)
         )
-    except (IntegrityError, RetrievalError):
+    except Exception:
         if len(wanted) == 1:
             raise
+        log.warning(
+            "could not remember %d exchanges at once; one by one", len(wanted), exc_info=True
+        )
         written = [
             _write_alone(exchanges[position], matrix[row : row + 1], embedder)
             for row, position in enumerate(wanted)
@@ -170,7 +174,7 @@ def index_memories(exchanges: Sequence[Exchange]) -> list[Chunk | None]:
 def _write_alone(exchange: Exchange, matrix: np.ndarray, embedder: Embedder) -> Chunk | None:
     try:
         return _write_memories([exchange], matrix, embedder)[0]
-    except (IntegrityError, RetrievalError):
+    except Exception:
         log.warning(
             "could not remember an exchange of conversation %s",
             exchange.conversation_id,
@@ -186,8 +190,10 @@ def _write_memories(
     for row, item in enumerate(exchanges):
         rows_of.setdefault(user_scope(item.user_id), []).append(row)
     with transaction.atomic():
+        # In one order everywhere: two batches locking the same users' states never deadlock.
         changes = {
-            scope: bump(scope, embedder=embedder.name, dim=matrix.shape[1]) for scope in rows_of
+            scope: bump(scope, embedder=embedder.name, dim=matrix.shape[1])
+            for scope in sorted(rows_of)
         }
         chunks = Chunk.objects.bulk_create(
             [

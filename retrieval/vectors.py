@@ -13,9 +13,11 @@ scan that reads only those columns reads ~1/35 of the memory FAISS's row-by-row 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from typing import Any, BinaryIO, Literal
 
 import faiss
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 _MAGIC = b"TALLY-FAISS 1\n"
 HNSW_M = 32
@@ -36,7 +40,11 @@ SPARSE_SHARE = 0.5
 # normalised vector): rounding to steps of 1/32767 moves a component by at most 1.5e-5, less
 # than fp16's own rounding, so a score differs from FAISS's in the fourth decimal at most.
 _FIXED_ONE = 32767.0
-_COLUMN_BLOCK = 65_536  # rows converted at a time, to bound the temporaries
+_COLUMN_BLOCK = 8192  # rows converted at a time, in one 12 MB scratch block
+# A column copy is made on a thread; one at a time per process (each needs a scratch block
+# and a core), and after a failure not again for this long.
+_COPYING = threading.Semaphore(1)
+COLUMNS_RETRY_S = 60.0
 
 IndexKind = Literal["flat", "hnsw"]
 
@@ -66,6 +74,7 @@ class LoadedIndex:
     _columns: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
     _building: bool = field(default=False, repr=False, compare=False)
     _generation: int = field(default=0, repr=False, compare=False)
+    _failed_at: float = field(default=float("-inf"), repr=False, compare=False)
     _state: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     # Held while FAISS's memory is read for the copy or the index is modified.
     _faiss: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -122,19 +131,34 @@ class LoadedIndex:
         with self._state:
             if self._columns is not None or self._building:
                 return self._columns
+            if time.monotonic() - self._failed_at < COLUMNS_RETRY_S:
+                return None
             self._building = True
-        threading.Thread(target=self._copy_columns, name="tally-index-columns", daemon=True).start()
+        try:
+            threading.Thread(
+                target=self._copy_columns, name="tally-index-columns", daemon=True
+            ).start()
+        except RuntimeError:  # no thread to be had (a limit; shutting down): FAISS answers
+            log.warning("could not start copying the %s index's columns", self.header.scope)
+            self._copy_failed()
         return None
 
     def _copy_columns(self) -> None:
         try:
-            with self._faiss:
+            with _COPYING, self._faiss:
                 generation = self._generation
                 columns = _columns_of(self.index, self.header.dim)
             self._keep(columns, generation)
+        except Exception:  # MemoryError included: FAISS keeps answering, a retry comes later
+            log.exception("could not copy the %s index's columns", self.header.scope)
+            self._copy_failed()
         finally:
             with self._state:
                 self._building = False
+
+    def _copy_failed(self) -> None:
+        with self._state:
+            self._building, self._failed_at = False, time.monotonic()
 
     def _keep(self, columns: tuple[np.ndarray, np.ndarray], generation: int) -> None:
         with self._state:
@@ -157,8 +181,11 @@ def _column_top(
     for dimension in np.flatnonzero(query):
         np.multiply(matrix[dimension], query[dimension], out=term)
         scores += term
-    top = np.argpartition(scores, n - k)[n - k :] if k < n else np.arange(n)
-    top = top[np.lexsort((top, -scores[top]))]  # best first; ties in insertion order
+    if k < n:  # every position scoring at least the k-th best, ties at the k-th included
+        top = np.flatnonzero(scores >= np.partition(scores, n - k)[n - k])
+    else:
+        top = np.arange(n)
+    top = top[np.lexsort((top, -scores[top]))][:k]  # best first; ties in insertion order
     return [(int(ids[i]), float(scores[i]) / _FIXED_ONE) for i in top]
 
 
@@ -275,14 +302,20 @@ def memory_bytes(loaded: LoadedIndex) -> int:
 
 def _columns_of(index: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """A flat index's vectors as (dim, n) 16-bit fixed point, and its ids (both copies)."""
-    inner: Any = faiss.downcast_index(index.index)
     n = int(index.ntotal)
+    columns = np.empty((dim, n), dtype=np.int16)
+    if n == 0:
+        return columns, np.empty(0, dtype=np.int64)
+    inner: Any = faiss.downcast_index(index.index)
     codes = faiss.rev_swig_ptr(inner.codes.data(), inner.codes.size())
     rows = codes.view(np.float16)[: n * dim].reshape(n, dim)
-    columns = np.empty((dim, n), dtype=np.int16)
+    scratch = np.empty((min(n, _COLUMN_BLOCK), dim), dtype=np.float32)
     for begin in range(0, n, _COLUMN_BLOCK):
-        block = rows[begin : begin + _COLUMN_BLOCK].astype(np.float32)
-        columns[:, begin : begin + len(block)] = np.rint(block * _FIXED_ONE).T
+        block = scratch[: len(rows[begin : begin + _COLUMN_BLOCK])]
+        block[...] = rows[begin : begin + len(block)]
+        np.multiply(block, _FIXED_ONE, out=block)
+        np.rint(block, out=block)
+        columns[:, begin : begin + len(block)] = block.T
     ids = faiss.rev_swig_ptr(index.id_map.data(), index.id_map.size()).copy()
     return columns, ids
 

@@ -12,6 +12,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from chat import tasks
+from chat.models import Conversation
+from chat.services import conversation_delete
 from retrieval import selectors
 from retrieval.models import Chunk
 
@@ -79,3 +81,32 @@ def test_an_exchange_deleted_before_its_batch_is_skipped(
 
     assert tasks.remember_waiting.call() == 2
     assert _memories(user) == 1
+
+
+def test_a_conversation_deleted_while_its_batch_is_written_keeps_no_memory(
+    held_jobs: Any, user: User, user_api: APIClient, monkeypatch: Any
+) -> None:
+    _chat(user_api, "Do you deliver to the harbour?")
+    _chat(user_api, "Is the tiramisu homemade?")
+    doomed = Conversation.objects.filter(user=user).order_by("id").first()
+    assert doomed is not None
+    real_remember_all = tasks.retrieval.remember_all
+
+    def deleted_meanwhile(exchanges: Any) -> Any:
+        conversation_delete(conversation=doomed)  # after the batch read its messages
+        return real_remember_all(exchanges)
+
+    monkeypatch.setattr(tasks.retrieval, "remember_all", deleted_meanwhile)
+    assert tasks.remember_waiting.call() == 2
+
+    assert not Chunk.objects.filter(conversation_id=doomed.pk).exists()
+    assert _memories(user) == 1
+
+
+def test_when_no_job_could_be_queued_the_next_exchange_queues_one() -> None:
+    waiting = tasks._Waiting()
+    assert waiting.add((1, 2)) is True  # queue a job
+    assert waiting.add((3, 4)) is False  # one is queued
+    waiting.unqueue()  # queueing it failed after all
+    assert waiting.add((5, 6)) is True
+    assert waiting.take() == [(1, 2), (3, 4), (5, 6)]

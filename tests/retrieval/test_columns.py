@@ -75,12 +75,12 @@ def test_columns_find_the_true_top_k_as_the_faiss_scan_does(large: vectors.Loade
         _assert_exact(large.column_search(question, 10), rows, question)
 
 
-def test_search_uses_faiss_until_the_copy_is_ready_then_the_columns() -> None:
+def test_search_switches_to_the_columns_once_the_copy_is_made() -> None:
     loaded = _index(vectors.SPARSE_MIN_VECTORS)
     question = _questions(1)[0]
     assert loaded._columns is None
-    loaded.search(question, 5)  # starts the copy; FAISS answers meanwhile
-    _wait_for_columns(loaded)
+    assert loaded.search(question, 5) == loaded.search(question, 5, sparse=False)
+    _wait_for_columns(loaded)  # the first search started the copy
     assert loaded.search(question, 5) == loaded.column_search(question, 5)
 
 
@@ -128,6 +128,8 @@ def test_documents_are_found_through_the_columns_and_deleted_ones_are_not(
     assert np.allclose([h["score"] for h in scanned], [h["score"] for h in hits], atol=3e-4)
     settings.RETRIEVAL_SPARSE_SCAN = True
     assert staff_api.delete(f"/api/documents/{ids['refunds.txt']}/").status_code == 204
+    search(user_api, question)  # loads the changed index and starts its copy
+    _wait_for_columns(index.loaded(IndexState.objects.get(scope=SHARED_SCOPE)))
     assert ids["refunds.txt"] not in {hit["document"] for hit in search(user_api, question)}
 
 
@@ -168,3 +170,41 @@ def test_a_memory_updates_a_copy_of_the_cached_index(user: Any) -> None:
     assert cached.ntotal == 1  # a search holding it is not disturbed
     assert index.loaded(IndexState.objects.get(scope=user_scope(user.pk))).ntotal == 2
     assert selectors.passages_for(user, "tiramisu")[0].text.startswith("Q: Is the tiramisu")
+
+
+def test_ties_at_the_last_place_go_to_the_earliest_vectors_as_in_faiss() -> None:
+    # FAISS keeps the earliest of tied vectors too (it lists them latest first; the search
+    # above the index sorts ties by id).
+    rows = _rows(40)
+    rows[10:30] = rows[3]  # twenty-one copies of one vector
+    header = vectors.Header(scope="shared", version=1, embedder="hashing", dim=384, kind="flat")
+    ids = np.arange(40, dtype=np.int64) * 3 + 5
+    loaded = vectors.build(header=header, ids=ids, vectors=rows, ef_search=64)
+
+    for question in (rows[3], np.zeros(384, dtype=np.float32)):
+        found = {chunk_id for chunk_id, _ in loaded.column_search(question, 4)}
+        assert found == {chunk_id for chunk_id, _ in loaded.search(question, 4, sparse=False)}
+    assert [i for i, _ in loaded.column_search(rows[3], 4)] == [14, 35, 38, 41]
+
+
+def test_a_failed_copy_leaves_faiss_answering_and_is_not_retried_at_once(
+    monkeypatch: Any,
+) -> None:
+    attempts = []
+
+    def failing(index: Any, dim: int) -> Any:
+        attempts.append(dim)
+        raise MemoryError("no room for the columns")
+
+    monkeypatch.setattr(vectors, "_columns_of", failing)
+    loaded = _index(vectors.SPARSE_MIN_VECTORS)
+    question = _questions(1)[0]
+    expected = loaded.search(question, 5, sparse=False)
+
+    assert loaded.search(question, 5) == expected
+    deadline = time.monotonic() + 10
+    while loaded._building or not attempts:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert loaded.search(question, 5) == expected  # FAISS again, no new attempt
+    assert len(attempts) == 1 and loaded._columns is None

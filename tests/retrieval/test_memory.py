@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from retrieval import selectors, services
+from retrieval import indexing, selectors, services
 from retrieval.indexing import Exchange
 from retrieval.models import Chunk, IndexState, user_scope
 from tests.retrieval.conftest import search, upload
@@ -170,3 +170,27 @@ def test_an_exchange_that_cannot_be_written_costs_only_itself(
     assert chunks[0] is None and chunks[1] is not None
     assert selectors.passages_for(user, "harbour")[0].text.startswith("Q: Do you deliver")
     assert Chunk.objects.filter(owner=bob).count() == 1
+
+
+def test_a_database_error_in_a_batch_costs_only_the_exchange_it_hits(
+    user: User, make_user: Callable[..., User], monkeypatch: Any
+) -> None:
+    bob = make_user("bob")
+    real_bump = indexing.bump
+
+    def bump(scope: str, **kwargs: Any) -> Any:
+        if scope == user_scope(bob.pk):
+            raise OperationalError("deadlock detected")
+        return real_bump(scope, **kwargs)
+
+    monkeypatch.setattr(indexing, "bump", bump)
+    chunks = services.remember_all(
+        [
+            Exchange(bob.pk, 2, "Is the tiramisu homemade?", "Every morning."),
+            Exchange(user.pk, 1, "Do you deliver to the harbour?", "Yes, until ten."),
+        ]
+    )
+
+    assert chunks[0] is None and chunks[1] is not None
+    assert not Chunk.objects.filter(owner=bob).exists()
+    assert selectors.passages_for(user, "harbour")[0].text.startswith("Q: Do you deliver")
