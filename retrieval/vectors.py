@@ -83,6 +83,11 @@ class LoadedIndex:
     def ntotal(self) -> int:
         return int(self.index.ntotal)
 
+    @property
+    def columns_ready(self) -> bool:
+        """Whether sparse queries are scored from the column copy (made, not dropped since)."""
+        return self._columns is not None
+
     def search(self, query: np.ndarray, k: int, *, sparse: bool = True) -> list[tuple[int, float]]:
         """The best ``k`` (chunk id, score) pairs for one normalised query vector.
 

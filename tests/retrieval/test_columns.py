@@ -57,7 +57,7 @@ def _questions(count: int) -> np.ndarray:
 
 def _wait_for_columns(loaded: vectors.LoadedIndex) -> None:
     deadline = time.monotonic() + 30
-    while loaded._columns is None:
+    while not loaded.columns_ready:
         assert time.monotonic() < deadline, "the column copy was never made"
         time.sleep(0.01)
 
@@ -78,7 +78,7 @@ def test_columns_find_the_true_top_k_as_the_faiss_scan_does(large: vectors.Loade
 def test_search_switches_to_the_columns_once_the_copy_is_made() -> None:
     loaded = _index(vectors.SPARSE_MIN_VECTORS)
     question = _questions(1)[0]
-    assert loaded._columns is None
+    assert not loaded.columns_ready
     assert loaded.search(question, 5) == loaded.search(question, 5, sparse=False)
     _wait_for_columns(loaded)  # the first search started the copy
     assert loaded.search(question, 5) == loaded.column_search(question, 5)
@@ -89,10 +89,10 @@ def test_adding_and_removing_vectors_drops_the_copy(large: vectors.LoadedIndex) 
     question = hashing_embed(["zebra quokka narwhal"])[0]
     loaded.column_search(question, 1)
     vectors.add(loaded, ids=np.asarray([10**9]), vectors=question.reshape(1, -1))
-    assert loaded._columns is None
+    assert not loaded.columns_ready
     assert loaded.column_search(question, 1)[0][0] == 10**9
     vectors.remove(loaded, ids=np.asarray([10**9]))
-    assert loaded._columns is None
+    assert not loaded.columns_ready
     _assert_exact(loaded.column_search(question, 3), _rows(loaded.ntotal), question)
 
 
@@ -103,7 +103,7 @@ def test_only_sparse_queries_on_large_exact_indexes_use_columns(
     assert not large.sparse_for(dense)
     small = _index(100)
     assert not small.sparse_for(_questions(1)[0])
-    assert small.search(_questions(1)[0], 3) and small._columns is None
+    assert small.search(_questions(1)[0], 3) and not small.columns_ready
     graph = _index(300, kind="hnsw")
     assert not graph.sparse_for(_questions(1)[0])
 
@@ -207,4 +207,4 @@ def test_a_failed_copy_leaves_faiss_answering_and_is_not_retried_at_once(
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert loaded.search(question, 5) == expected  # FAISS again, no new attempt
-    assert len(attempts) == 1 and loaded._columns is None
+    assert len(attempts) == 1 and not loaded.columns_ready
