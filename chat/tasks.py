@@ -59,13 +59,8 @@ def remember_exchanges(pairs: list[tuple[int, int]]) -> list[int | None]:
         ]
     )
     _forget_deleted(complete)
-    remembered = iter(chunks)
-    return [
-        (chunk.pk if (chunk := next(remembered)) is not None else None)
-        if question and answer
-        else None
-        for question, answer in found
-    ]
+    memory_ids = iter([chunk.pk if chunk is not None else None for chunk in chunks])
+    return [next(memory_ids) if question and answer else None for question, answer in found]
 
 
 def _forget_deleted(exchanges: list[tuple[Message, Message]]) -> None:

@@ -149,12 +149,11 @@ def index_memories(exchanges: Sequence[Exchange]) -> list[Chunk | None]:
     if not wanted:
         return found
     embedder = embedders.current()
-    matrix = embed(
-        embedder, [memory_text(exchanges[i].question, exchanges[i].answer) for i in wanted]
-    )
+    texts = [memory_text(exchanges[i].question, exchanges[i].answer) for i in wanted]
+    matrix = embed(embedder, texts)
     try:
         written: list[Chunk | None] = list(
-            _write_memories([exchanges[i] for i in wanted], matrix, embedder)
+            _write_memories([exchanges[i] for i in wanted], texts, matrix, embedder)
         )
     except Exception:
         if len(wanted) == 1:
@@ -163,7 +162,7 @@ def index_memories(exchanges: Sequence[Exchange]) -> list[Chunk | None]:
             "could not remember %d exchanges at once; one by one", len(wanted), exc_info=True
         )
         written = [
-            _write_alone(exchanges[position], matrix[row : row + 1], embedder)
+            _write_alone(exchanges[position], texts[row], matrix[row : row + 1], embedder)
             for row, position in enumerate(wanted)
         ]
     for position, chunk in zip(wanted, written, strict=True):
@@ -171,9 +170,11 @@ def index_memories(exchanges: Sequence[Exchange]) -> list[Chunk | None]:
     return found
 
 
-def _write_alone(exchange: Exchange, matrix: np.ndarray, embedder: Embedder) -> Chunk | None:
+def _write_alone(
+    exchange: Exchange, text: str, matrix: np.ndarray, embedder: Embedder
+) -> Chunk | None:
     try:
-        return _write_memories([exchange], matrix, embedder)[0]
+        return _write_memories([exchange], [text], matrix, embedder)[0]
     except Exception:
         log.warning(
             "could not remember an exchange of conversation %s",
@@ -184,7 +185,7 @@ def _write_alone(exchange: Exchange, matrix: np.ndarray, embedder: Embedder) -> 
 
 
 def _write_memories(
-    exchanges: Sequence[Exchange], matrix: np.ndarray, embedder: Embedder
+    exchanges: Sequence[Exchange], texts: Sequence[str], matrix: np.ndarray, embedder: Embedder
 ) -> list[Chunk]:
     rows_of: dict[str, list[int]] = {}
     for row, item in enumerate(exchanges):
@@ -203,10 +204,10 @@ def _write_memories(
                     kind=Chunk.Kind.MEMORY,
                     conversation_id=item.conversation_id,
                     label=item.conversation_title[:200],
-                    text=memory_text(item.question, item.answer),
+                    text=text,
                     vector=vectors.vector_bytes(vector),
                 )
-                for item, vector in zip(exchanges, matrix, strict=True)
+                for item, text, vector in zip(exchanges, texts, matrix, strict=True)
             ]
         )
     for scope, rows in rows_of.items():

@@ -36,10 +36,10 @@ class Sentence:
     stems: frozenset[str]
     context: frozenset[str]
 
-    @property
+    @functools.cached_property
     def about(self) -> frozenset[str]:
         """Its own stems and its heading's."""
-        return _union(self.stems, self.context)
+        return self.stems | self.context
 
 
 def _unwrap(text: str) -> list[str]:
@@ -117,11 +117,6 @@ def matches(term: str, stems: Collection[str]) -> bool:
 def _prefixes(stems: frozenset[str]) -> frozenset[str]:
     """Every prefix of at least `_PREFIX_MIN` letters of the stems."""
     return frozenset(stem[:end] for stem in stems for end in range(_PREFIX_MIN, len(stem) + 1))
-
-
-@functools.lru_cache(maxsize=16384)
-def _union(first: frozenset[str], second: frozenset[str]) -> frozenset[str]:
-    return first | second
 
 
 def answer_from_passages(question: str, passages: Sequence[Passage]) -> str | None:
