@@ -8,6 +8,8 @@ an exclusive lock on a file next to the database (`<name>.writer`), checked ever
 millisecond, and holds it until COMMIT or ROLLBACK; `BEGIN IMMEDIATE` then finds SQLite free.
 Writers of every process on the machine share that lock (a crashed process's lock is released
 by the kernel); statements outside a transaction still queue in SQLite's own handler.
+
+Closed connections stay open for the next one (`config.sqlite.idle`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
 from config.sqlite.creation import DatabaseCreation
+from config.sqlite.idle import idle_for
 
 POLL_S = 0.0005
 
@@ -77,6 +80,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         self._writer: _WriterLock | None = None
 
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        if not self.is_in_memory_db():
+            conn = idle_for(str(self.settings_dict["NAME"])).take()
+            if conn is not None:
+                conn.execute("PRAGMA foreign_keys = ON")  # as a new one; loaddata turns it off
+                return conn
+        return super().get_new_connection(conn_params)
+
     def _start_transaction_under_autocommit(self) -> None:
         if self.is_in_memory_db():
             super()._start_transaction_under_autocommit()  # type: ignore[misc]
@@ -104,6 +115,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self) -> Any:
         try:
+            conn = self.connection
+            if (
+                conn is not None
+                and not self.is_in_memory_db()
+                and not self.in_atomic_block
+                and not conn.in_transaction
+                and idle_for(str(self.settings_dict["NAME"])).give(conn)
+            ):
+                return None
             return super()._close()  # type: ignore[misc]
         finally:
             self._release_writer()
