@@ -278,7 +278,8 @@ RETRIEVAL_SEARCH_THREADS = positive_int("RETRIEVAL_SEARCH_THREADS", 1)
 # FAISS's OpenMP takes every thread's default from this variable once, when FAISS loads (after
 # the settings), and `omp_set_num_threads` changes only its caller's: without it each request
 # thread and the task thread ran one OpenMP thread per core, which spun idle after every FAISS
-# call (46% of a chat server's CPU, measured with perf).
+# call (46% of a chat server's CPU, measured with perf). numpy's OpenBLAS, loaded later too,
+# reads it as well: one thread per matrix product, which suits a worker per core.
 os.environ["OMP_NUM_THREADS"] = str(RETRIEVAL_SEARCH_THREADS)
 # Exact indexes of 10k+ vectors keep a column-major copy (2 bytes per component, as much again
 # as the index) and score sparse queries (the hashing embedder's) from the query's columns only.

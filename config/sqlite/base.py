@@ -18,13 +18,14 @@ import fcntl
 import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
 from config.sqlite.creation import DatabaseCreation
-from config.sqlite.idle import idle_for
+from config.sqlite.idle import Idle, idle_for
 
 POLL_S = 0.0005
 
@@ -79,14 +80,24 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._writer: _WriterLock | None = None
+        self._opened = ""
+        self._cursors: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        if not self.is_in_memory_db():
-            conn = idle_for(str(self.settings_dict["NAME"])).take()
-            if conn is not None:
-                conn.execute("PRAGMA foreign_keys = ON")  # as a new one; loaddata turns it off
-                return conn
-        return super().get_new_connection(conn_params)
+        self._cursors = weakref.WeakSet()  # this connection's
+        if self.is_in_memory_db():
+            return super().get_new_connection(conn_params)
+        self._opened = repr((sorted(conn_params.items()), self.init_commands))  # type: ignore[attr-defined]
+        conn = self._idle().take()
+        if conn is None:
+            return super().get_new_connection(conn_params)
+        conn.execute("PRAGMA foreign_keys = ON")  # as a new one is; loaddata turns it off
+        return conn
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        cursor = super().create_cursor(name)
+        self._cursors.add(cursor)
+        return cursor
 
     def _start_transaction_under_autocommit(self) -> None:
         if self.is_in_memory_db():
@@ -115,18 +126,32 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self) -> Any:
         try:
-            conn = self.connection
-            if (
-                conn is not None
-                and not self.is_in_memory_db()
-                and not self.in_atomic_block
-                and not conn.in_transaction
-                and idle_for(str(self.settings_dict["NAME"])).give(conn)
-            ):
-                return None
+            if self._reusable():
+                # A half-read SELECT would keep its snapshot, and its thread could go on
+                # reading while the next one uses the connection: closing ends it, as closing
+                # the connection would have.
+                for cursor in list(self._cursors):
+                    if cursor.connection is self.connection:
+                        cursor.close()
+                if self._idle().give(self.connection):
+                    return None
             return super()._close()  # type: ignore[misc]
         finally:
             self._release_writer()
+
+    def _idle(self) -> Idle:
+        return idle_for(str(self.settings_dict["NAME"]), self._opened)
+
+    def _reusable(self) -> bool:
+        """Closed cleanly: outside any transaction, and not dropped by Django after an error
+        (a failed rollback closes the connection on purpose)."""
+        return (
+            self.connection is not None
+            and not self.is_in_memory_db()
+            and not self.in_atomic_block
+            and not self.connection.in_transaction
+            and not self.errors_occurred
+        )
 
     def _release_writer(self) -> None:
         lock, self._writer = self._writer, None

@@ -1,6 +1,7 @@
 """`config.sqlite.idle`: a closed SQLite connection is kept open for the next thread, which
 is how ASGI requests (each in a new thread) stop paying to open one; never one closed inside
-a transaction, never more than `IDLE_CONNECTIONS`, and always with foreign keys enforced."""
+a transaction or after an error, never with a statement still open, never more than
+`IDLE_CONNECTIONS`, and always with foreign keys enforced."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import threading
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, Wallet
 from config.sqlite import idle
 
 pytestmark = [
@@ -23,16 +24,22 @@ pytestmark = [
 def _in_a_thread(work: Any) -> Any:
     """Run ``work()`` on a new thread with its own connection, as a request under ASGI is."""
     result: list[Any] = []
+    failed: list[BaseException] = []
 
     def run() -> None:
         try:
             result.append(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            failed.append(exc)
         finally:
             connections.close_all()
 
     thread = threading.Thread(target=run)
     thread.start()
     thread.join(timeout=10)
+    assert not thread.is_alive()
+    if failed:
+        raise failed[0]
     return result[0]
 
 
@@ -70,7 +77,7 @@ def test_a_connection_closed_inside_a_transaction_is_not_kept():
 
 def test_no_more_than_the_limit_wait(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(idle, "IDLE_CONNECTIONS", 2)
-    opened = [connections.create_connection("default") for _ in range(4)]
+    opened: list[Any] = [connections.create_connection("default") for _ in range(4)]
     raws = []
     for other in opened:
         other.ensure_connection()
@@ -78,7 +85,7 @@ def test_no_more_than_the_limit_wait(monkeypatch: pytest.MonkeyPatch):
     for other in opened:
         other.close()
 
-    kept = [idle.idle_for(connection.settings_dict["NAME"]).take() for _ in range(3)]
+    kept = [opened[0]._idle().take() for _ in range(3)]
     assert kept[:2] == [raws[1], raws[0]] and kept[2] is None
     with pytest.raises(Exception, match="closed"):
         raws[2].execute("SELECT 1")
@@ -106,14 +113,53 @@ def test_a_kept_connection_enforces_foreign_keys_again():
     assert _in_a_thread(orphan_entry) == "refused"
 
 
+def test_a_half_read_query_is_closed_before_the_connection_is_kept(make_user):
+    make_user(), make_user()
+
+    def read_one_row() -> Any:
+        cursor = connection.cursor()
+        cursor.execute("SELECT user_id FROM billing_wallet")
+        cursor.fetchone()  # the second row is still to come: SQLite holds a read snapshot
+        return connection.connection, cursor
+
+    raw, cursor = _in_a_thread(read_one_row)
+    make_user()  # committed after that snapshot
+
+    def count_and_write() -> int:
+        assert _raw() is raw
+        with transaction.atomic():  # BEGIN IMMEDIATE: refused on a stale snapshot
+            Wallet.objects.update(balance=7)
+        return Wallet.objects.count()
+
+    assert _in_a_thread(count_and_write) == 3
+    with pytest.raises(Exception, match="closed"):
+        cursor.fetchone()
+
+
+def test_a_connection_closed_after_an_error_is_not_kept():
+    def fail_then_close() -> Any:
+        raw = _raw()
+        with pytest.raises(DatabaseError):
+            connection.cursor().execute("SELECT * FROM no_such_table")
+        connection.close()  # as Django does when a rollback fails, before any reset
+        return raw
+
+    dropped = _in_a_thread(fail_then_close)
+
+    assert _in_a_thread(_raw) is not dropped
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_opens_its_own():
-    _in_a_thread(_raw)  # leaves one idle connection in this process
+    other: Any = connections.create_connection("default")
+    other.ensure_connection()
+    other.close()  # one idle connection in this process
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its parent's idle connection is not for it
-        taken = idle.idle_for(connection.settings_dict["NAME"]).take()
+        taken = other._idle().take()
         os.write(write, b"none" if taken is None else b"shared")
         os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 16) == b"none"
+    assert other._idle().take() is not None  # still the parent's
