@@ -131,8 +131,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 # reading while the next one uses the connection: closing ends it, as closing
                 # the connection would have.
                 for cursor in list(self._cursors):
-                    if cursor.connection is self.connection:
-                        cursor.close()
+                    cursor.close()
                 if self._idle().give(self.connection):
                     return None
             return super()._close()  # type: ignore[misc]
