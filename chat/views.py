@@ -50,11 +50,6 @@ SSE_DESCRIPTION = (
 class ChatView(APIView):
     throttle_classes = (ChatRateThrottle,)
 
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        # `Accept: text/event-stream` asks for the stream, which bypasses renderers; anything
-        # answered before it starts (a 402, a 400) is JSON rather than a 406.
-        return super().perform_content_negotiation(request, force=True)
-
     @extend_schema(
         tags=["chat"],
         operation_id="chat_create",

@@ -1,6 +1,8 @@
 """Content negotiation that never answers 406: an `Accept` header no renderer satisfies gets
 the view's first format (JSON), as RFC 9110 §12.5.1 allows, rather than an error the OpenAPI
-document would have to list for every operation."""
+document would have to list for every operation. The chat's `Accept: text/event-stream`
+relies on it: the stream bypasses renderers, and what is answered before it starts (a 402,
+a 400) is JSON."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from billing import services as billing
 from billing.models import LedgerEntry
 from chat.models import Message, RequestLog
 from tests.chat.conftest import parse_sse
@@ -41,6 +42,20 @@ def test_accept_event_stream_also_streams(user_api: APIClient):
 
     assert response["Content-Type"] == "text/event-stream"
     assert parse_sse(response)[-1][0] == "done"
+
+
+def test_accept_event_stream_gets_refusals_before_the_stream_as_json(
+    user_api: APIClient, user: User
+):
+    billing.charge(user=user, amount=3950)
+
+    response = user_api.post(
+        "/api/chat/", {"message": "hi"}, format="json", HTTP_ACCEPT="text/event-stream"
+    )
+
+    assert response.status_code == 402
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "insufficient_tokens"
 
 
 def test_a_streamed_chat_is_metered_with_the_models_usage(
