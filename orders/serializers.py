@@ -7,6 +7,12 @@ from rest_framework import serializers
 from orders.models import Product
 
 
+class ProductSearchInput(serializers.Serializer):
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Words to match."
+    )
+
+
 class ProductOutput(serializers.ModelSerializer):
     class Meta:
         model = Product

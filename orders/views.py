@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,20 +16,22 @@ from config.errors import error_responses
 from orders import services
 from orders.models import Order, Product
 from orders.selectors import order_summary, orders_of, products_search
-from orders.serializers import OrderOutput, ProductOutput
+from orders.serializers import OrderOutput, ProductOutput, ProductSearchInput
 
 
 class ProductList(generics.ListAPIView):
     serializer_class = ProductOutput
 
     def get_queryset(self) -> QuerySet[Product]:
-        return products_search(query=self.request.query_params.get("search", ""))
+        data = ProductSearchInput(data=self.request.query_params)
+        data.is_valid(raise_exception=True)  # a NUL or an overlong search is a 400
+        return products_search(query=data.validated_data.get("search", ""))
 
     @extend_schema(
         tags=["orders"],
         operation_id="products_list",
-        parameters=[OpenApiParameter("search", OpenApiTypes.STR, description="Words to match.")],
-        responses={200: ProductOutput(many=True), **error_responses(401, 404)},
+        parameters=[ProductSearchInput],
+        responses={200: ProductOutput(many=True), **error_responses(400, 401, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

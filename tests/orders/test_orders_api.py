@@ -49,6 +49,17 @@ def test_products_are_listed_searched_and_paginated(user_api: APIClient):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("search", ["\x00", "spicy\x00pizza", "x" * 201])
+def test_a_search_no_database_can_take_is_a_400(user_api: APIClient, search: str):
+    # PostgreSQL refuses NUL in text: the schema fuzzer's `search=%00…` was a 500 there.
+    response = user_api.get("/api/products/", {"search": search})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert list(response.json()["errors"]) == ["search"]
+
+
+@pytest.mark.django_db
 def test_orders_list_and_detail_show_only_my_orders(
     user: User, user_api: APIClient, make_user: Callable[..., User]
 ):
