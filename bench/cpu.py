@@ -1,6 +1,7 @@
 """How much of the machine other processes used during a measurement: the CPU time of the whole
 machine (/proc/stat) minus that of the benchmark's own processes (the runner with the load tools
-it waited for, and the process groups of the servers it started).
+it waited for, the process groups of the servers it started and, while it measures on them, the
+PostgreSQL and Redis servers).
 
 On a shared machine this says whether a figure is the server's or its neighbours'.
 """
@@ -8,11 +9,16 @@ On a shared machine this says whether a figure is the server's or its neighbours
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 # Process groups the benchmark started (servers.py adds and removes them).
 OWN_GROUPS: set[int] = set()
+# Programs counted as the benchmark's own although it did not start them: the database and
+# cache servers a configuration runs on (see `counting`).
+OWN_COMMANDS: set[str] = set()
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -42,8 +48,19 @@ def other_share(before: Snapshot, after: Snapshot) -> float:
     return max(0.0, min(1.0, foreign / elapsed))
 
 
+@contextmanager
+def counting(*commands: str) -> Iterator[None]:
+    """Count processes running ``commands`` (their names in /proc) as the benchmark's own
+    meanwhile: the PostgreSQL and Redis servers do the system under test's work."""
+    OWN_COMMANDS.update(commands)
+    try:
+        yield
+    finally:
+        OWN_COMMANDS.difference_update(commands)
+
+
 def _groups_cpu() -> float:
-    if not OWN_GROUPS:
+    if not OWN_GROUPS and not OWN_COMMANDS:
         return 0.0
     ticks = 0
     for entry in Path("/proc").iterdir():
@@ -53,7 +70,8 @@ def _groups_cpu() -> float:
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # gone meanwhile
-        rest = stat.rsplit(")", 1)[1].split()
-        if int(rest[2]) in OWN_GROUPS:  # pgrp
+        command, after = stat.split(" (", 1)[1].rsplit(") ", 1)
+        rest = after.split()
+        if int(rest[2]) in OWN_GROUPS or command in OWN_COMMANDS:  # pgrp, comm
             ticks += sum(int(v) for v in rest[11:15])  # utime stime cutime cstime
     return ticks / _TICK

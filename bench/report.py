@@ -41,7 +41,8 @@ def render(run: Run) -> str:
         f"{plan.chunks_large:,} shared document chunks (flat fp16 index), the demo catalog. "
         f"Code: {run.machine.get('code', '?')}. Latencies in ms; "
         '"other CPU" is the share of the machine that processes other than the benchmark\'s '
-        "own (server, load tool, fake model) used during the cell: a neighbour's test suite "
+        "own (server, load tool, fake model; PostgreSQL and Redis in their rows) used during "
+        "the cell: a neighbour's test suite "
         f"shows up there, and the figures next to it are then pessimistic. A cell above "
         f"{NOISY:.0%} is measured again once the machine is calm (a star per retry; "
         f"{run.waited:.0f} s spent waiting in this run).",

@@ -1,15 +1,16 @@
 """Gateway benchmark (`make bench`): what Tally adds per chat on top of the model, how it scales,
 and how far a chat is from the floor (an authenticated read), on the real server.
 
-    .venv/bin/python bench/run.py             # full run, ~8 minutes
-    .venv/bin/python bench/run.py --quick     # smoke run, ~2 minutes
-    .venv/bin/python bench/run.py --postgres  # also PostgreSQL + Redis, when reachable
+    .venv/bin/python bench/run.py                # full run, ~16 minutes
+    .venv/bin/python bench/run.py --quick        # smoke run, ~5 minutes
+    .venv/bin/python bench/run.py --no-postgres  # the embedded defaults only
 
 Starts `uvicorn config.asgi:application --workers 2` on the embedded defaults (SQLite and the
 local-memory cache) in a throwaway DATA_DIR, with the `local` provider and then with a fake
-OpenAI-compatible model answering after a fixed latency; seeds users with huge balances,
-50-message conversations and 100k shared document chunks; drives it with wrk from a separate
-process; and writes a Markdown report to bench/results/<timestamp>.md (printed too).
+OpenAI-compatible model answering after a fixed latency, and then, when PostgreSQL and Redis
+answer on 127.0.0.1, on them (a throwaway database) with the `local` provider; seeds users with
+huge balances, 50-message conversations and 100k shared document chunks; drives it with wrk
+from a separate process; and writes a Markdown report to bench/results/<timestamp>.md (printed too).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cpu  # noqa: E402
 import drivers  # noqa: E402
 import report  # noqa: E402
 import scenarios  # noqa: E402
@@ -119,16 +121,18 @@ def _probe(run: Run, env: dict[str, str], files: dict[str, Path], *, chats: int)
 
 def _postgres(run: Run, data_dir: Path, wrk: str | None, plan: Plan, args: Any) -> None:
     if not (servers.reachable("127.0.0.1", 5432) and servers.reachable("127.0.0.1", 6379)):
-        run.notes.append("--postgres: PostgreSQL or Redis not reachable on 127.0.0.1; skipped.")
+        run.notes.append("PostgreSQL or Redis not reachable on 127.0.0.1: not measured.")
         return
     _step("local provider, PostgreSQL + Redis")
-    with servers.postgres_database() as database_url:
+    with servers.postgres_database() as database_url, servers.redis_database() as cache_url:
         pg_dir = data_dir / "postgres"
         pg_dir.mkdir()
-        env = _environment(pg_dir, database_url, args.set)
-        env["CACHE_URL"] = "redis://127.0.0.1:6379/13"
+        env = {**_environment(pg_dir, database_url, args.set), "CACHE_URL": cache_url}
         files = _prepare(env, pg_dir, plan, users=plan.users_large, chunks=plan.chunks_large)
-        with servers.tally_server(env, log=pg_dir / "server.log") as url:
+        with (
+            cpu.counting("postgres", "redis-server"),
+            servers.tally_server(env, log=pg_dir / "server.log") as url,
+        ):
             session = Session(run, "postgres+redis", env, url, wrk)
             before = servers.stats(env)
             scenarios.warm(session, files, plan)
@@ -222,7 +226,7 @@ def _code_version() -> str:
 
 def _plan(args: argparse.Namespace) -> Plan:
     configs = ["local", *([] if args.no_openai else ["openai"])]
-    configs += ["postgres"] if args.postgres else []
+    configs += [] if args.no_postgres else ["postgres"]
     quick = args.quick
     return Plan(
         levels=args.levels or ([1, 32] if quick else [1, 8, 32, 64]),
@@ -245,7 +249,11 @@ def _plan(args: argparse.Namespace) -> Plan:
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~2-minute smoke run")
-    parser.add_argument("--postgres", action="store_true", help="also PostgreSQL + Redis")
+    parser.add_argument(
+        "--no-postgres",
+        action="store_true",
+        help="skip PostgreSQL + Redis (measured when they answer on 127.0.0.1)",
+    )
     parser.add_argument("--no-openai", action="store_true", help="skip the fake-model config")
     parser.add_argument("--levels", type=int, nargs="+", help="concurrent clients")
     parser.add_argument("--duration", type=float, help="seconds per measurement")

@@ -145,6 +145,20 @@ def fake_model(latency_ms: float, *, log: Path) -> Iterator[str]:
 
 
 @contextmanager
+def redis_database(host: str = "127.0.0.1", port: int = 6379, db: int = 13) -> Iterator[str]:
+    """A Redis database emptied before and after use, so no earlier run's keys are read."""
+    import redis
+
+    client = redis.Redis(host=host, port=port, db=db, socket_timeout=3)
+    client.flushdb()
+    try:
+        yield f"redis://{host}:{port}/{db}"
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@contextmanager
 def postgres_database(host: str = "127.0.0.1", port: int = 5432) -> Iterator[str]:
     """A throwaway database on the local PostgreSQL (user postgres, trust auth), dropped after."""
     import psycopg
