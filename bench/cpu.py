@@ -36,7 +36,7 @@ def snapshot() -> Snapshot:
     busy = (user + nice + system + irq + softirq + steal) / _TICK
     times = os.times()
     own = times.user + times.system + times.children_user + times.children_system
-    return Snapshot(busy=busy, total=total, own=own + _groups_cpu())
+    return Snapshot(busy=busy, total=total, own=own + _own_processes_cpu())
 
 
 def other_share(before: Snapshot, after: Snapshot) -> float:
@@ -59,7 +59,7 @@ def counting(*commands: str) -> Iterator[None]:
         OWN_COMMANDS.difference_update(commands)
 
 
-def _groups_cpu() -> float:
+def _own_processes_cpu() -> float:
     if not OWN_GROUPS and not OWN_COMMANDS:
         return 0.0
     ticks = 0

@@ -248,7 +248,7 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="~2-minute smoke run")
+    parser.add_argument("--quick", action="store_true", help="~5-minute smoke run")
     parser.add_argument(
         "--no-postgres",
         action="store_true",
