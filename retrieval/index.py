@@ -15,8 +15,8 @@ import logging
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,24 @@ class Change:
     previous: str
 
 
+@dataclass(frozen=True)
+class Update:
+    """A committed change of one scope and the vectors it added or removed."""
+
+    change: Change
+    added_ids: np.ndarray | None = None
+    added_vectors: np.ndarray | None = None
+    removed_ids: np.ndarray | None = None
+
+    @property
+    def adds(self) -> int:
+        return 0 if self.added_ids is None else len(self.added_ids)
+
+    @property
+    def removes(self) -> int:
+        return 0 if self.removed_ids is None else len(self.removed_ids)
+
+
 def apply(
     scope: str,
     *,
@@ -153,18 +171,36 @@ def apply(
     threshold) the scope is rebuilt from the database. Never raises: a failure only leaves the
     file stale, and the next search rebuilds it.
     """
+    apply_all({scope: Update(change, added_ids, added_vectors, removed_ids)})
+
+
+def apply_all(updates: Mapping[str, Update]) -> None:
+    """`apply` for several scopes changed by one transaction: their locks are taken in scope
+    order and their versions read in one query. Never raises."""
     pending: set[str] | None = getattr(_deferred, "scopes", None)
     if pending is not None:
-        pending.add(scope)
+        pending.update(updates)
         return
-    delta = _Delta(added_ids, added_vectors, removed_ids)
+    scopes = sorted(updates)
     try:
-        with _scope_lock(scope):
-            current = (
-                _current_from_file(scope, mark := _db_mark(scope))
-                or _apply_delta(scope, change, delta, mark)
-                or _rebuild_and_save(scope)
-            )
+        with ExitStack() as locks:
+            for scope in scopes:
+                locks.enter_context(_scope_lock(scope))
+            marks = _db_marks(scopes)
+            for scope in scopes:
+                _apply_one(scope, updates[scope], marks[scope])
+    except Exception:
+        log.exception("could not update the %s indexes; they will be rebuilt on next use", scopes)
+
+
+def _apply_one(scope: str, update: Update, mark: tuple[int, str]) -> None:
+    """One scope of `apply_all`, under its lock; ``mark`` is its version in the database."""
+    try:
+        current = (
+            _current_from_file(scope, mark)
+            or _apply_delta(scope, update, mark)
+            or _rebuild_and_save(scope)
+        )
         _remember(current)
     except Exception:
         log.exception("could not update the %s index; it will be rebuilt on next use", scope)
@@ -206,29 +242,13 @@ def kind_for(count: int) -> vectors.IndexKind:
     return "hnsw" if count > settings.RETRIEVAL_HNSW_THRESHOLD else "flat"
 
 
-@dataclass(frozen=True)
-class _Delta:
-    added_ids: np.ndarray | None
-    added_vectors: np.ndarray | None
-    removed_ids: np.ndarray | None
-
-    @property
-    def adds(self) -> int:
-        return 0 if self.added_ids is None else len(self.added_ids)
-
-    @property
-    def removes(self) -> int:
-        return 0 if self.removed_ids is None else len(self.removed_ids)
-
-
-def _apply_delta(
-    scope: str, change: Change, delta: _Delta, current: tuple[int, str]
-) -> LoadedIndex | None:
+def _apply_delta(scope: str, delta: Update, current: tuple[int, str]) -> LoadedIndex | None:
     """The file with one change applied and saved; None when the scope needs a rebuild.
 
     ``current`` is the scope's (version, stamp) in the database, read under the scope's lock,
     which the caller must hold.
     """
+    change = delta.change
     if current != (change.version, change.stamp):
         return None  # other changes committed since: only a rebuild sees them all
     previous = (change.version - 1, change.previous)
@@ -301,8 +321,14 @@ def _rebuild_and_save(scope: str) -> LoadedIndex:
 
 def _db_mark(scope: str) -> tuple[int, str]:
     """The scope's (version, stamp) in the database now."""
-    row = IndexState.objects.filter(scope=scope).values_list("version", "stamp").first()
-    return row or (0, "")
+    return _db_marks([scope])[scope]
+
+
+def _db_marks(scopes: Collection[str]) -> dict[str, tuple[int, str]]:
+    """Each scope's (version, stamp) in the database now, in one query."""
+    rows = IndexState.objects.filter(scope__in=scopes).values_list("scope", "version", "stamp")
+    found = {scope: (version, stamp) for scope, version, stamp in rows}
+    return {scope: found.get(scope, (0, "")) for scope in scopes}
 
 
 def _mark(header: Header) -> tuple[int, str]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from providers.exceptions import ProviderError
 from retrieval import embedders, index, vectors
@@ -41,6 +43,37 @@ def bump(scope: str, *, embedder: str | None, dim: int | None) -> index.Change:
             index.check_embedder(state, embedder=embedder, dim=dim)
         state.embedder, state.dim = embedder, dim or 0  # an empty scope adopts the new one
     return _next_version(state)
+
+
+def bump_all(scopes: Collection[str], *, embedder: str, dim: int) -> dict[str, index.Change]:
+    """`bump` for many scopes that gain chunks together, in a fixed number of queries: their
+    states are locked in one query (in scope order, so two batches never deadlock) and
+    moved in one UPDATE, with one stamp shared by the whole change.
+
+    A scope that is new, or that another embedder built, goes through `bump` on its own.
+    """
+    wanted = sorted(set(scopes))
+    locked = IndexState.objects.select_for_update().filter(scope__in=wanted).order_by("scope")
+    states = {state.scope: state for state in locked}
+    alike = [
+        scope
+        for scope in wanted
+        if scope in states and (states[scope].embedder, states[scope].dim) == (embedder, dim)
+    ]
+    changes = {
+        scope: bump(scope, embedder=embedder, dim=dim) for scope in wanted if scope not in alike
+    }
+    if alike:
+        stamp = uuid.uuid4().hex
+        IndexState.objects.filter(scope__in=alike).update(
+            version=F("version") + 1, stamp=stamp, updated_at=timezone.now()
+        )
+        for scope in alike:
+            state = states[scope]
+            changes[scope] = index.Change(
+                version=state.version + 1, stamp=stamp, previous=state.stamp
+            )
+    return changes
 
 
 def _next_version(state: IndexState) -> index.Change:
@@ -191,11 +224,7 @@ def _write_memories(
     for row, item in enumerate(exchanges):
         rows_of.setdefault(user_scope(item.user_id), []).append(row)
     with transaction.atomic():
-        # In one order everywhere: two batches locking the same users' states never deadlock.
-        changes = {
-            scope: bump(scope, embedder=embedder.name, dim=matrix.shape[1])
-            for scope in sorted(rows_of)
-        }
+        changes = bump_all(rows_of, embedder=embedder.name, dim=matrix.shape[1])
         chunks = Chunk.objects.bulk_create(
             [
                 Chunk(
@@ -210,13 +239,16 @@ def _write_memories(
                 for item, text, vector in zip(exchanges, texts, matrix, strict=True)
             ]
         )
-    for scope, rows in rows_of.items():
-        index.apply(
-            scope,
-            change=changes[scope],
-            added_ids=np.asarray([chunks[row].pk for row in rows], np.int64),
-            added_vectors=matrix[rows],
-        )
+    index.apply_all(
+        {
+            scope: index.Update(
+                change=changes[scope],
+                added_ids=np.asarray([chunks[row].pk for row in rows], np.int64),
+                added_vectors=matrix[rows],
+            )
+            for scope, rows in rows_of.items()
+        }
+    )
     return chunks
 
 

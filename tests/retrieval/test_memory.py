@@ -194,3 +194,25 @@ def test_a_database_error_in_a_batch_costs_only_the_exchange_it_hits(
     assert chunks[0] is None and chunks[1] is not None
     assert not Chunk.objects.filter(owner=bob).exists()
     assert selectors.passages_for(user, "harbour")[0].text.startswith("Q: Do you deliver")
+
+
+def test_a_batch_of_known_users_costs_the_same_queries_however_many_users_it_holds(
+    make_user: Callable[..., User],
+) -> None:
+    users = [make_user(f"regular{number}") for number in range(6)]
+    for user in users:  # each scope exists already, as after a user's first chat
+        _remember(user, 1, "First visit: do you deliver?", "Yes, until ten.")
+
+    def remember_batch(batch: list[User]) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            chunks = services.remember_all(
+                [Exchange(u.pk, 2, f"{u.username}: tiramisu?", "Every morning.") for u in batch]
+            )
+        assert all(chunk is not None for chunk in chunks)
+        return len(queries)
+
+    assert remember_batch(users[:1]) == remember_batch(users)
+    for number, user in enumerate(users):
+        state = IndexState.objects.get(scope=user_scope(user.pk))
+        assert state.version == (3 if number == 0 else 2)  # one version per batch it was in
+        assert selectors.passages_for(user, "tiramisu")[0].text.startswith(f"Q: {user.username}")
