@@ -7,6 +7,7 @@ costs one query for the scopes' versions and one for the chunks it returns.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
+from config import statements
 from providers.types import Passage
 from retrieval import embedders, index
 from retrieval.embedders import Embedder
@@ -79,7 +82,7 @@ def search(
     (and so the queries), at the price of returning fewer than ``k``.
     """
     scopes = [SHARED_SCOPE, user_scope(user.pk)] if user.pk is not None else [SHARED_SCOPE]
-    states = list(IndexState.objects.filter(scope__in=scopes).order_by("scope"))
+    states = _states(scopes)
     if not states:
         return []
     embedder = embedders.current()
@@ -141,6 +144,24 @@ def index_health() -> str:
     return f"ok ({embedder.name}, scopes: {len(states)})"
 
 
+_STATE_FIELDS = ("id", "scope", "embedder", "dim", "version", "stamp")
+
+
+@functools.cache
+def _state_select(vendor: str) -> str:
+    """`SELECT` of `_STATE_FIELDS` by scope, up to the scopes' ``IN`` (see `config.statements`)."""
+    fields = ", ".join(statements.column(IndexState, name) for name in _STATE_FIELDS)
+    scope = statements.column(IndexState, "scope")
+    return f"SELECT {fields} FROM {statements.table(IndexState)} WHERE {scope} IN "  # noqa: S608
+
+
+def _states(scopes: Sequence[str]) -> list[IndexState]:
+    """The scopes' index states (those that exist), by scope."""
+    sql = f"{_state_select(connection.vendor)}({statements.placeholders(len(scopes))})"
+    rows = sorted(statements.fetch(sql, scopes), key=lambda row: row[1])
+    return [IndexState(**dict(zip(_STATE_FIELDS, row, strict=True))) for row in rows]
+
+
 def _check(states: Sequence[IndexState], embedder: Embedder, vector: np.ndarray) -> None:
     for state in states:
         if (state.embedder, state.dim) != (embedder.name, len(vector)) and (
@@ -184,6 +205,30 @@ _HIT_FIELDS = (
 )
 
 
+@functools.cache
+def _hit_select(vendor: str) -> str:
+    """`SELECT` of `_HIT_FIELDS` by chunk id, up to the ids' ``IN``: written out once (see
+    `config.statements`). ``vendor`` keys the cache, since quoting is the backend's."""
+
+    def select(name: str) -> str:
+        if name == "document__title":
+            return statements.column(Document, "title")
+        return statements.column(Chunk, name)
+
+    return (
+        f"SELECT {', '.join(map(select, _HIT_FIELDS))} "  # noqa: S608 - the models' own names
+        f"FROM {statements.table(Chunk)} LEFT OUTER JOIN {statements.table(Document)} "
+        f"ON {statements.column(Chunk, 'document_id')} = {statements.column(Document, 'id')} "
+        f"WHERE {statements.column(Chunk, 'id')} IN "
+    )
+
+
+def _hit_rows(chunk_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The chunks' `_HIT_FIELDS`, by primary key; those that no longer exist are missing."""
+    sql = f"{_hit_select(connection.vendor)}({statements.placeholders(len(chunk_ids))})"
+    return [dict(zip(_HIT_FIELDS, row, strict=True)) for row in statements.fetch(sql, chunk_ids)]
+
+
 def _excluded(row: dict[str, Any], conversation_id: int | None) -> bool:
     """A memory of the conversation being continued: its history already holds it."""
     return (
@@ -200,7 +245,7 @@ def _hydrate(
     primary key; the visibility rules are checked on the rows it returns."""
     if not ranked:
         return []
-    rows = Chunk.objects.filter(pk__in=[chunk_id for chunk_id, _ in ranked]).values(*_HIT_FIELDS)
+    rows = _hit_rows([chunk_id for chunk_id, _ in ranked])
     found = {
         row["id"]: row for row in rows if visible(row) and not _excluded(row, exclude_conversation)
     }

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from retrieval import index, selectors
+from retrieval import index, selectors, services
 from retrieval.exceptions import EmbedderMismatch
 from retrieval.models import SHARED_SCOPE, Chunk, Document, IndexState, user_scope
 from tests.conftest import client_for
@@ -238,3 +238,21 @@ def test_index_health_names_the_embedder_and_catches_a_mismatch(
     settings.EMBEDDING_DIM = 256
     with pytest.raises(EmbedderMismatch, match="rebuild_index"):
         selectors.index_health()
+
+
+def test_hydrating_by_hand_reads_what_the_orm_reads(
+    corpus: dict[str, int], user: User, user_api: APIClient
+) -> None:
+    upload(user_api, "diet.txt", "My diet: no dairy, lots of olives.")
+    services.remember(
+        user_id=user.pk, conversation_id=7, question="Vouchers?", answer="Paper ones.",
+        conversation_title="Paying",
+    )  # fmt: skip
+    ids = list(Chunk.objects.values_list("id", flat=True))
+    assert Chunk.objects.filter(kind=Chunk.Kind.MEMORY).exists()
+
+    by_hand = selectors._hit_rows([*ids, max(ids) + 1])  # a deleted chunk is just missing
+
+    by_orm = Chunk.objects.filter(pk__in=ids).values(*selectors._HIT_FIELDS)
+    assert sorted(by_hand, key=lambda row: row["id"]) == list(by_orm)
+    assert {row["document__title"] for row in by_hand} >= {"diet", None}  # None: memories
