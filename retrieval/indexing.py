@@ -47,10 +47,13 @@ def bump(scope: str, *, embedder: str | None, dim: int | None) -> index.Change:
 
 def bump_all(scopes: Collection[str], *, embedder: str, dim: int) -> dict[str, index.Change]:
     """`bump` for many scopes that gain chunks together, in a fixed number of queries: their
-    states are locked in one query (in scope order, so two batches never deadlock) and
-    moved in one UPDATE, with one stamp shared by the whole change.
+    states are locked in one query, in scope order, and moved in one UPDATE, with one stamp
+    shared by the whole change.
 
-    A scope that is new, or that another embedder built, goes through `bump` on its own.
+    A scope that is new, or that another embedder built, goes through `bump` on its own after
+    that lock, so such a batch no longer locks strictly in scope order. A deadlock this can
+    cause on PostgreSQL is an error like any other: `index_memories` writes the batch again
+    one exchange at a time.
     """
     wanted = sorted(set(scopes))
     locked = IndexState.objects.select_for_update().filter(scope__in=wanted).order_by("scope")
