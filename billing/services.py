@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from billing.exceptions import InsufficientTokens, InvalidAmount
 from billing.models import LedgerEntry, Wallet
 from billing.selectors import balance_of
+from config import statements
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def _apply(
             balance = _move(wallet_id, delta)
         if balance is None:
             return None
-        entry = LedgerEntry.objects.create(
+        entry = LedgerEntry(
             wallet_id=wallet_id,
             username=user.get_username(),
             delta=delta,
@@ -69,6 +70,7 @@ def _apply(
             note=note,
             created_by=created_by,  # type: ignore[misc]  # any AUTH_USER_MODEL
         )
+        statements.insert(entry)
     log.info(
         "ledger %s user=%s delta=%+d balance=%d ref=%s",
         kind,

@@ -29,6 +29,7 @@ from chat import context as chat_context
 from chat.exceptions import ConversationNotFound
 from chat.models import Conversation, Message, RequestLog
 from chat.tasks import remember_later
+from config import statements
 from providers import registry
 from providers.exceptions import ProviderError, ProviderUnavailable
 from providers.types import Completion, Prompt, TextDelta, Usage
@@ -104,13 +105,14 @@ def begin(
     reference = f"chat:{uuid.uuid4().hex}"
     with transaction.atomic():
         if conversation_id is None:
-            conversation_id = Conversation.objects.create(user_id=user.pk, title=_title(text)).pk
-        elif not Conversation.objects.filter(pk=conversation_id, user_id=user.pk).update(
-            updated_at=timezone.now()
+            new = Conversation(user_id=user.pk, title=_title(text))
+            conversation_id = statements.insert(new).pk
+        elif not statements.update(
+            Conversation, {"id": conversation_id, "user_id": user.pk}, updated_at=timezone.now()
         ):  # someone else's conversation, or none: the same answer, so ids reveal nothing
             raise ConversationNotFound(f"Conversation {conversation_id} not found.")
         charge = billing.charge(user=user, amount=cost, reference=reference) if cost else None
-        question = Message.objects.create(
+        question = Message(
             conversation_id=conversation_id,
             role=Message.Role.USER,
             content=text,
@@ -120,6 +122,7 @@ def begin(
             client_ip=client_ip,
             status=Message.Status.PENDING,
         )
+        statements.insert(question)
     return Turn(
         user=user,
         text=text,
@@ -267,8 +270,8 @@ def _finish(
     ]
     balance = turn.balance
     with transaction.atomic():
-        Message.objects.filter(pk=turn.question_id).update(status=Message.Status.OK)
-        reply = Message.objects.create(
+        statements.update(Message, {"id": turn.question_id}, status=Message.Status.OK)
+        reply = Message(
             conversation_id=turn.conversation_id,
             role=Message.Role.ASSISTANT,
             content=completion.text,
@@ -281,6 +284,7 @@ def _finish(
             client_ip=turn.client_ip,
             sources=sources,
         )
+        statements.insert(reply)
         _log(
             turn,
             status=RequestLog.Status.OK,
@@ -324,9 +328,12 @@ def _fail(turn: Turn, exc: BaseException) -> None:
         with transaction.atomic():
             # Only a turn still pending is refunded here: `reconcile_charges` may have
             # refunded it already (it claims pending turns the same way).
-            settled = Message.objects.filter(
-                pk=turn.question_id, status=Message.Status.PENDING
-            ).update(status=Message.Status.FAILED, tokens_charged=0)
+            settled = statements.update(
+                Message,
+                {"id": turn.question_id, "status": Message.Status.PENDING},
+                status=Message.Status.FAILED,
+                tokens_charged=0,
+            )
             if settled and turn.charged:
                 billing.refund(
                     user=turn.user, amount=turn.charged, reference=turn.reference, note=code
@@ -350,7 +357,7 @@ def _log(
     source: str = "",
     error_code: str = "",
 ) -> None:
-    RequestLog.objects.create(
+    entry = RequestLog(
         user_id=turn.user.pk,
         username=turn.user.get_username(),
         conversation_id=turn.conversation_id,
@@ -368,3 +375,4 @@ def _log(
         status=status,
         error_code=error_code,
     )
+    statements.insert(entry)

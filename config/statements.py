@@ -1,17 +1,24 @@
-"""Hand-written reads for the chat's hot path, named from the models so they follow them.
+"""Hand-written statements for the chat's hot path, named from the models so they follow them.
 
 Django's ORM spends about 1 ms of CPU building a query, several times what SQLite takes to run
 a small one, and a chat makes a dozen. The few fixed-shape reads every chat makes are written
 out here once instead; each has a test that it reads what the ORM query it replaces reads.
-Writes stay with the ORM: they are where the model's defaults and validation matter.
+
+Its writes go through `insert` and `update`: the same values the ORM would write (defaults,
+`auto_now`, the fields' own conversions), in a statement built once per model. They send no
+signals and run no validation, so they are only for models nothing listens to and values the
+caller already checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from django.db import connection, models
+
+M = TypeVar("M", bound=models.Model)
 
 
 def column(model: type[models.Model], field: str) -> str:
@@ -44,3 +51,57 @@ def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def insert(instance: M) -> M:
+    """Write a new instance as `Model.objects.create` would, less its signals; set its pk."""
+    model = type(instance)
+    sql, fields, returning = _insert_statement(model, connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    setattr(instance, model._meta.pk.attname, pk)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+@functools.cache
+def _insert_statement(
+    model: type[models.Model], vendor: str
+) -> tuple[str, list[models.Field[Any, Any]], bool]:
+    meta = model._meta
+    if meta.parents or meta.auto_field is None:
+        raise ValueError(f"{model.__name__} is not a single table with an automatic key.")
+    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    returning = bool(connection.features.can_return_columns_from_insert)
+    sql = (
+        f"INSERT INTO {table(model)} ({', '.join(_quoted(f) for f in fields)}) "  # noqa: S608
+        f"VALUES ({placeholders(len(fields))})"
+    )
+    if returning:
+        sql += f" RETURNING {_quoted(meta.auto_field)}"
+    return sql, fields, returning
+
+
+def update(model: type[models.Model], where: Mapping[str, Any], **values: Any) -> int:
+    """``UPDATE … SET values WHERE field = value AND …``; the number of rows it changed.
+
+    Fields are named as in the model (``"id"``, ``"user_id"``); the values are converted as the
+    ORM converts them (`auto_now` is not applied: pass the time if it should move).
+    """
+    sets = [_field(model, name) for name in values]
+    conditions = [_field(model, name) for name in where]
+    sql = (
+        f"UPDATE {table(model)} SET {', '.join(f'{_quoted(f)} = %s' for f in sets)} "  # noqa: S608
+        f"WHERE {' AND '.join(f'{_quoted(f)} = %s' for f in conditions)}"
+    )
+    params = [f.get_db_prep_save(v, connection) for f, v in zip(sets, values.values(), strict=True)]
+    params += [
+        f.get_db_prep_value(v, connection, prepared=False)
+        for f, v in zip(conditions, where.values(), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)

@@ -3,14 +3,16 @@ replace read."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import override_settings
 
 from accounts.models import User
+from billing.models import LedgerEntry, Wallet
 from chat import context
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, RequestLog
 from config import statements
 from retrieval import selectors
 from retrieval.models import IndexState, user_scope
@@ -62,3 +64,95 @@ def test_a_field_that_is_no_column_is_refused() -> None:
         statements.column(User, "groups")
     with pytest.raises(ValueError, match="not a column"):
         statements.column(User, "chunks")  # a reverse relation
+
+
+def _row(instance: Any, *, without: tuple[str, ...] = ("id", "created_at", "updated_at")) -> dict:
+    """The stored row, read back through the ORM, less the columns that differ by nature."""
+    stored = type(instance).objects.filter(pk=instance.pk).values().get()
+    return {name: value for name, value in stored.items() if name not in without}
+
+
+def _pairs(user: User, staff: User) -> list[tuple[Any, Any]]:
+    """Two unsaved instances of each model the chat writes by hand, with the same values."""
+    conversation = Conversation.objects.create(user=user, title="for the messages")
+
+    def message() -> Message:  # defaults, JSON, an address, a choice not the default
+        return Message(
+            conversation_id=conversation.pk,
+            role=Message.Role.ASSISTANT,
+            content="Ünïcode ✓ and 'quotes'",
+            client_ip="2001:db8::1",
+            sources=[{"source": "faq.md", "kind": "doc", "score": 0.5}],
+            status=Message.Status.PENDING,
+        )
+
+    def entry() -> LedgerEntry:  # a foreign key set, and one left null
+        return LedgerEntry(
+            wallet_id=user.pk, username="alice", delta=-100, balance_after=3900, kind="top_up"
+        )
+
+    def log() -> RequestLog:
+        return RequestLog(
+            user_id=user.pk, username="alice", request_text="hi", streamed=True, status="ok"
+        )
+
+    staffed = entry()
+    staffed.created_by = staff
+    return [
+        (Conversation(user_id=user.pk, title="t"), Conversation(user_id=user.pk, title="t")),
+        (message(), message()),
+        (entry(), entry()),
+        (staffed, LedgerEntry(**{**_fields(staffed), "created_by": staff})),
+        (log(), log()),
+    ]
+
+
+def _fields(instance: Any) -> dict[str, Any]:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_an_insert_by_hand_stores_the_row_the_orm_stores(user: User, staff: User) -> None:
+    for by_orm, by_hand in _pairs(user, staff):
+        by_orm.save(force_insert=True)
+
+        assert statements.insert(by_hand) is by_hand
+
+        assert by_hand.pk is not None
+        assert by_hand.pk != by_orm.pk
+        assert _row(by_hand) == _row(by_orm)
+        # auto_now_add is set on the instance as on the row, and the instance counts as saved
+        assert by_hand.created_at == type(by_hand).objects.get(pk=by_hand.pk).created_at
+        assert by_hand._state.adding is False
+
+
+def test_an_insert_by_hand_is_refused_for_a_model_without_an_automatic_key(user: User) -> None:
+    with pytest.raises(ValueError, match="automatic key"):
+        statements.insert(Wallet(user_id=user.pk))  # its key is the user
+
+
+def test_an_update_changes_only_the_rows_every_condition_matches(user: User, staff: User) -> None:
+    mine = Conversation.objects.create(user=user, title="mine")
+    theirs = Conversation.objects.create(user=staff, title="theirs")
+    later = mine.updated_at + timedelta(hours=1)
+
+    assert statements.update(Conversation, {"id": theirs.pk, "user_id": user.pk}, title="x") == 0
+    changed = statements.update(
+        Conversation, {"id": mine.pk, "user_id": user.pk}, title="renamed", updated_at=later
+    )
+
+    assert changed == 1
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.title, mine.updated_at) == ("renamed", later)
+    assert theirs.title == "theirs"
+
+
+def test_an_update_converts_its_values_as_the_orm_does(user: User) -> None:
+    conversation = Conversation.objects.create(user=user, title="json")
+    message = Message.objects.create(conversation=conversation, role="user", content="q")
+    sources = [{"source": "a.md", "score": 1.5}]
+
+    statements.update(Message, {"id": message.pk}, sources=sources, client_ip="10.0.0.1")
+
+    message.refresh_from_db()
+    assert (message.sources, message.client_ip) == (sources, "10.0.0.1")
