@@ -20,7 +20,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Max
 
 from orders.models import Product
-from orders.selectors import draft_of, order_summary
+from orders.selectors import draft_lines
 from providers.adapters.local.hashing import hashing_embed
 from providers.adapters.local.words import content_stems
 from providers.types import Passage
@@ -114,14 +114,13 @@ def passages_for(user: AbstractBaseUser, text: str) -> list[Passage]:
         )
         for product, score in _ranked(text, current.products, current.vectors)[:3]
     ]
-    draft = draft_of(user=user)
+    draft = draft_lines(user=user)
     if draft is not None:
-        summary = order_summary(draft)
-        items = ", ".join(f"{i['quantity']} × {i['name']}" for i in summary["items"]) or "empty"
+        items = ", ".join(f"{quantity} × {name}" for quantity, name in draft.lines) or "empty"
         passages.append(
             Passage(
                 source="Your current order",
-                text=f"Draft order #{draft.pk}: {items}; total {summary['total']}.",
+                text=f"Draft order #{draft.number}: {items}; total {draft.total}.",
                 score=1.0,
                 kind="catalog",
             )
