@@ -32,6 +32,7 @@ from chat.serializers import (
     ConversationUpdateInput,
     MessageOutput,
     StreamEventOutput,
+    chat_output,
 )
 from chat.streaming import in_thread, sse
 from chat.throttling import ChatRateThrottle
@@ -146,7 +147,7 @@ class ChatView(APIView):
             )
             if wants_stream:
                 return self._stream(request, turn, claim)
-            body = ChatOutput(pipeline.answer(turn).as_dict()).data
+            body = chat_output(pipeline.answer(turn))
         except BaseException:
             if claim is not None:
                 idempotency.release(claim)
@@ -182,7 +183,7 @@ class ChatView(APIView):
                     if isinstance(event, TextDelta):
                         yield sse("delta", {"text": event.text})
                     else:
-                        body = dict(ChatOutput(event.as_dict()).data)
+                        body = chat_output(event)
                         if claim is not None:
                             idempotency.complete(claim, status=200, body=body)
                         yield sse("done", body)

@@ -16,7 +16,7 @@ from providers.adapters.local.answers import matches
 from providers.adapters.local.hashing import hashing_embed
 from providers.adapters.local.tokens import count_tokens
 from providers.base import ProviderConfig
-from providers.types import Completion, Message, Passage, Prompt, TextDelta, ToolCall
+from providers.types import Completion, Message, Passage, Prompt, TextDelta, ToolCall, ToolSpec
 from tests.providers.test_local_intents import PIZZERIA_TOOLS
 
 FAQ = Passage(
@@ -255,6 +255,28 @@ def test_usage_counts_what_was_read_and_written(local: LocalProvider) -> None:
         + count_tokens("When are you open?")
     )
     assert completion.usage.prompt_tokens == expected_read
+
+
+def _schema_tokens(tool: ToolSpec) -> int:
+    schema = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+    return count_tokens(json.dumps(schema, sort_keys=True, default=str))
+
+
+def test_the_tool_schemas_are_counted_again_when_the_tools_change(local: LocalProvider) -> None:
+    bare = local.complete(prompt("hi")).usage.prompt_tokens
+    tools = list(PIZZERIA_TOOLS)
+    with_tools = bare + sum(_schema_tokens(tool) for tool in tools)
+
+    for _ in range(2):  # the second time, the counts of the same specs are remembered
+        assert local.complete(prompt("hi", tools=tools)).usage.prompt_tokens == with_tools
+
+    # A new catalog makes new specs: a longer description is counted, not a remembered count.
+    longer = replace(tools[0], description=tools[0].description + " Now with tiramisu.")
+    changed = [longer, *tools[1:]]
+    assert local.complete(prompt("hi", tools=changed)).usage.prompt_tokens == (
+        with_tools + _schema_tokens(longer) - _schema_tokens(tools[0])
+    )
+    assert _schema_tokens(longer) > _schema_tokens(tools[0])
 
 
 def test_usage_grows_with_the_prompt_and_counts_the_tools(local: LocalProvider) -> None:

@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 
 from providers.base import Provider
-from providers.types import Completion, Prompt, StreamEvent, TextDelta, ToolCall, Usage
+from providers.types import (
+    Completion,
+    Prompt,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 
 from .dialogue import Reply, respond
 from .hashing import hashing_embed
@@ -64,10 +72,26 @@ def prompt_tokens(prompt: Prompt) -> int:
         total += 1 + count_tokens(message.content)  # the role is one token
         for call in message.tool_calls:
             total += count_tokens(_call_json(call.name, call.arguments))
-    for tool in prompt.tools:
-        schema = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
-        total += count_tokens(json.dumps(schema, sort_keys=True, default=str))
-    return total
+    return total + sum(_schema_tokens(tool) for tool in prompt.tools)
+
+
+# Token counts of tool schemas, by the spec object: the order tools are built once per catalog
+# snapshot and offered to every chat, and their JSON (the catalog's names with it) is the
+# longest part of most prompts. The spec is kept with its count, so its id is not reused.
+_schema_counts: dict[int, tuple[ToolSpec, int]] = {}
+_SCHEMA_COUNTS_KEPT = 64
+
+
+def _schema_tokens(tool: ToolSpec) -> int:
+    cached = _schema_counts.get(id(tool))
+    if cached is not None and cached[0] is tool:
+        return cached[1]
+    schema = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+    count = count_tokens(json.dumps(schema, sort_keys=True, default=str))
+    if len(_schema_counts) >= _SCHEMA_COUNTS_KEPT:
+        _schema_counts.clear()  # specs of catalogs long gone
+    _schema_counts[id(tool)] = (tool, count)
+    return count
 
 
 def _written(reply: Reply, calls: Sequence[ToolCall]) -> int:
