@@ -103,6 +103,16 @@ def begin(
     chosen, model_name = registry.resolve(provider, model)
     cost = settings.CHAT_COST
     reference = f"chat:{uuid.uuid4().hex}"
+    # Made before the transaction: every writer of the database waits while it is open.
+    question = Message(
+        role=Message.Role.USER,
+        content=text,
+        provider=chosen.name,
+        model=model_name,
+        tokens_charged=cost,
+        client_ip=client_ip,
+        status=Message.Status.PENDING,
+    )
     with transaction.atomic():
         if conversation_id is None:
             new = Conversation(user_id=user.pk, title=_title(text))
@@ -112,16 +122,7 @@ def begin(
         ):  # someone else's conversation, or none: the same answer, so ids reveal nothing
             raise ConversationNotFound(f"Conversation {conversation_id} not found.")
         charge = billing.charge(user=user, amount=cost, reference=reference) if cost else None
-        question = Message(
-            conversation_id=conversation_id,
-            role=Message.Role.USER,
-            content=text,
-            provider=chosen.name,
-            model=model_name,
-            tokens_charged=cost,
-            client_ip=client_ip,
-            status=Message.Status.PENDING,
-        )
+        question.conversation_id = conversation_id
         statements.insert(question)
     return Turn(
         user=user,
@@ -269,21 +270,21 @@ def _finish(
         {"source": p.source, "kind": p.kind, "score": round(float(p.score), 4)} for p in passages
     ]
     balance = turn.balance
+    reply = Message(
+        conversation_id=turn.conversation_id,
+        role=Message.Role.ASSISTANT,
+        content=completion.text,
+        provider=completion.provider,
+        model=completion.model,
+        prompt_tokens=completion.usage.prompt_tokens,
+        completion_tokens=completion.usage.completion_tokens,
+        source=source,
+        latency_ms=latency_ms,
+        client_ip=turn.client_ip,
+        sources=sources,
+    )
     with transaction.atomic():
         statements.update(Message, {"id": turn.question_id}, status=Message.Status.OK)
-        reply = Message(
-            conversation_id=turn.conversation_id,
-            role=Message.Role.ASSISTANT,
-            content=completion.text,
-            provider=completion.provider,
-            model=completion.model,
-            prompt_tokens=completion.usage.prompt_tokens,
-            completion_tokens=completion.usage.completion_tokens,
-            source=source,
-            latency_ms=latency_ms,
-            client_ip=turn.client_ip,
-            sources=sources,
-        )
         statements.insert(reply)
         _log(
             turn,

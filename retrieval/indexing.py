@@ -226,22 +226,22 @@ def _write_memories(
     rows_of: dict[str, list[int]] = {}
     for row, item in enumerate(exchanges):
         rows_of.setdefault(user_scope(item.user_id), []).append(row)
+    # Made before the transaction: every writer of the database waits while it is open.
+    new = [
+        Chunk(
+            owner_id=item.user_id,
+            scope=user_scope(item.user_id),
+            kind=Chunk.Kind.MEMORY,
+            conversation_id=item.conversation_id,
+            label=item.conversation_title[:200],
+            text=text,
+            vector=vectors.vector_bytes(vector),
+        )
+        for item, text, vector in zip(exchanges, texts, matrix, strict=True)
+    ]
     with transaction.atomic():
         changes = bump_all(rows_of, embedder=embedder.name, dim=matrix.shape[1])
-        chunks = Chunk.objects.bulk_create(
-            [
-                Chunk(
-                    owner_id=item.user_id,
-                    scope=user_scope(item.user_id),
-                    kind=Chunk.Kind.MEMORY,
-                    conversation_id=item.conversation_id,
-                    label=item.conversation_title[:200],
-                    text=text,
-                    vector=vectors.vector_bytes(vector),
-                )
-                for item, text, vector in zip(exchanges, texts, matrix, strict=True)
-            ]
-        )
+        chunks = Chunk.objects.bulk_create(new)
     index.apply_all(
         {
             scope: index.Update(
