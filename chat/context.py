@@ -77,8 +77,7 @@ def history(conversation_id: int | None) -> list[Message]:
     if conversation_id is None:
         return []
     rows = statements.fetch(
-        _history_select(connection.vendor),
-        [conversation_id, StoredMessage.Status.OK, settings.CHAT_HISTORY_MESSAGES],
+        _history_select(connection.vendor), [conversation_id, settings.CHAT_HISTORY_MESSAGES]
     )
     budget = settings.CHAT_HISTORY_TOKEN_BUDGET
     kept: list[Message] = []
@@ -94,14 +93,19 @@ def history(conversation_id: int | None) -> list[Message]:
 @functools.cache
 def _history_select(vendor: str) -> str:
     """(role, content) of a conversation's answered messages, newest first, up to a limit
-    (see `config.statements`; ``vendor`` keys the cache, since quoting is the backend's)."""
+    (see `config.statements`; ``vendor`` keys the cache, since quoting is the backend's).
+
+    The status is written into the statement (`statements.literal`), not bound: with a
+    partial index conditioned on the status, SQLite plans a statement that binds it again on
+    every run."""
     role, content, conversation, status, id_ = (
         statements.column(StoredMessage, name)
         for name in ("role", "content", "conversation_id", "status", "id")
     )
     return (
         f"SELECT {role}, {content} FROM {statements.table(StoredMessage)} "  # noqa: S608
-        f"WHERE {conversation} = %s AND {status} = %s ORDER BY {id_} DESC LIMIT %s"
+        f"WHERE {conversation} = %s AND {status} = {statements.literal(StoredMessage.Status.OK)} "
+        f"ORDER BY {id_} DESC LIMIT %s"
     )
 
 

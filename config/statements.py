@@ -41,6 +41,13 @@ def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def literal(value: str) -> str:
+    """A string constant as SQL (quotes doubled), for values written into a statement rather
+    than bound: SQLite plans a statement again on every run when a bound value is compared
+    with a column a partial index is conditioned on. Only for the code's own constants."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def placeholders(count: int) -> str:
     """``%s, %s, …`` for an ``IN (…)`` of ``count`` values."""
     return ", ".join(["%s"] * count)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from accounts.models import User
@@ -156,3 +157,11 @@ def test_an_update_converts_its_values_as_the_orm_does(user: User) -> None:
 
     message.refresh_from_db()
     assert (message.sources, message.client_ip) == (sources, "10.0.0.1")
+
+
+def test_a_literal_is_the_constant_it_quotes(user: User) -> None:
+    tricky = "it's a 'quoted' value; -- not a comment"
+    assert statements.literal("ok") == "'ok'"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {statements.literal(tricky)}")  # noqa: S608
+        assert cursor.fetchone() == (tricky,)
