@@ -11,6 +11,7 @@ machine wrote, or a writer died between its commit and its file).
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import threading
 import zlib
@@ -47,7 +48,12 @@ _deferred = threading.local()
 
 
 def index_dir() -> Path:
-    return Path(settings.DATA_DIR) / "index"
+    return _index_dir(str(settings.DATA_DIR))
+
+
+@functools.cache
+def _index_dir(data_dir: str) -> Path:
+    return Path(data_dir) / "index"  # built once: a memory batch asks for it a few times a user
 
 
 def reset_cache() -> None:
@@ -260,7 +266,12 @@ def _apply_delta(scope: str, delta: Update, current: tuple[int, str]) -> LoadedI
         return None  # an HNSW graph cannot drop vectors
     if base.header.kind == "flat" and kind_for(base.ntotal + delta.adds) == "hnsw":
         return None  # outgrew exact search
-    if delta.added_ids is not None and np.isin(delta.added_ids, vectors.ids_of(base)).any():
+    # Both sides are unique ids (of new rows, and of an index's chunks): saying so spares
+    # numpy the sort it would make of each to find out.
+    already = delta.added_ids is not None and (
+        np.isin(delta.added_ids, vectors.ids_of(base), assume_unique=True).any()
+    )
+    if already:
         return None  # a rebuild already picked these rows up; adding twice would duplicate
     if delta.removed_ids is not None and delta.removes:
         vectors.remove(base, ids=delta.removed_ids)
