@@ -96,8 +96,11 @@ def update(model: type[models.Model], where: Mapping[str, Any], **values: Any) -
     """``UPDATE … SET values WHERE field = value AND …``; the number of rows it changed.
 
     Fields are named as in the model (``"id"``, ``"user_id"``); the values are converted as the
-    ORM converts them (`auto_now` is not applied: pass the time if it should move).
+    ORM converts them (`auto_now` is not applied: pass the time if it should move). A condition
+    on None matches nothing, as ``= NULL`` does.
     """
+    if not values or not where:
+        raise ValueError("An update needs values to set and conditions to match.")
     sets = [_field(model, name) for name in values]
     conditions = [_field(model, name) for name in where]
     sql = (

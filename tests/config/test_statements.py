@@ -148,6 +148,15 @@ def test_an_update_changes_only_the_rows_every_condition_matches(user: User, sta
     assert theirs.title == "theirs"
 
 
+def test_an_update_without_values_or_conditions_is_refused(user: User) -> None:
+    Conversation.objects.create(user=user, title="kept")
+    with pytest.raises(ValueError, match="conditions"):
+        statements.update(Conversation, {}, title="everything")
+    with pytest.raises(ValueError, match="values"):
+        statements.update(Conversation, {"user_id": user.pk})
+    assert list(Conversation.objects.values_list("title", flat=True)) == ["kept"]
+
+
 def test_an_update_converts_its_values_as_the_orm_does(user: User) -> None:
     conversation = Conversation.objects.create(user=user, title="json")
     message = Message.objects.create(conversation=conversation, role="user", content="q")
