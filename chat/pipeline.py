@@ -270,29 +270,33 @@ def _finish(
         {"source": p.source, "kind": p.kind, "score": round(float(p.score), 4)} for p in passages
     ]
     balance = turn.balance
-    reply = Message(
-        conversation_id=turn.conversation_id,
-        role=Message.Role.ASSISTANT,
-        content=completion.text,
-        provider=completion.provider,
-        model=completion.model,
-        prompt_tokens=completion.usage.prompt_tokens,
-        completion_tokens=completion.usage.completion_tokens,
+    # Made before the transaction: every writer of the database waits while it is open.
+    answer = statements.Insert(
+        Message(
+            conversation_id=turn.conversation_id,
+            role=Message.Role.ASSISTANT,
+            content=completion.text,
+            provider=completion.provider,
+            model=completion.model,
+            prompt_tokens=completion.usage.prompt_tokens,
+            completion_tokens=completion.usage.completion_tokens,
+            source=source,
+            latency_ms=latency_ms,
+            client_ip=turn.client_ip,
+            sources=sources,
+        )
+    )
+    entry = _request_log(
+        turn,
+        status=RequestLog.Status.OK,
+        completion=completion,
         source=source,
         latency_ms=latency_ms,
-        client_ip=turn.client_ip,
-        sources=sources,
     )
     with transaction.atomic():
         statements.update(Message, {"id": turn.question_id}, status=Message.Status.OK)
-        statements.insert(reply)
-        _log(
-            turn,
-            status=RequestLog.Status.OK,
-            completion=completion,
-            source=source,
-            latency_ms=latency_ms,
-        )
+        reply = answer.run()
+        entry.run()
         if source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS:
             balance = billing.refund(
                 user=turn.user, amount=turn.charged, reference=turn.reference, note="cache hit"
@@ -339,17 +343,17 @@ def _fail(turn: Turn, exc: BaseException) -> None:
                 billing.refund(
                     user=turn.user, amount=turn.charged, reference=turn.reference, note=code
                 )
-            _log(
+            _request_log(
                 turn,
                 status=RequestLog.Status.PROVIDER_ERROR,
                 error_code=code,
                 latency_ms=int((time.monotonic() - turn.started) * 1000),
-            )
+            ).run()
     except Exception:
         log.exception("could not refund chat turn %s", turn.reference)
 
 
-def _log(
+def _request_log(
     turn: Turn,
     *,
     status: str,
@@ -357,23 +361,25 @@ def _log(
     completion: Completion | None = None,
     source: str = "",
     error_code: str = "",
-) -> None:
-    entry = RequestLog(
-        user_id=turn.user.pk,
-        username=turn.user.get_username(),
-        conversation_id=turn.conversation_id,
-        client_ip=turn.client_ip,
-        request_text=turn.text,
-        response_text=completion.text if completion else "",
-        provider=completion.provider if completion else turn.provider,
-        model=completion.model if completion else turn.model,
-        prompt_tokens=completion.usage.prompt_tokens if completion else 0,
-        completion_tokens=completion.usage.completion_tokens if completion else 0,
-        tokens_charged=turn.charged if status == RequestLog.Status.OK else 0,
-        source=source,
-        streamed=turn.streamed,
-        latency_ms=latency_ms,
-        status=status,
-        error_code=error_code,
+) -> statements.Insert[RequestLog]:
+    """The turn's request log, ready to write."""
+    return statements.Insert(
+        RequestLog(
+            user_id=turn.user.pk,
+            username=turn.user.get_username(),
+            conversation_id=turn.conversation_id,
+            client_ip=turn.client_ip,
+            request_text=turn.text,
+            response_text=completion.text if completion else "",
+            provider=completion.provider if completion else turn.provider,
+            model=completion.model if completion else turn.model,
+            prompt_tokens=completion.usage.prompt_tokens if completion else 0,
+            completion_tokens=completion.usage.completion_tokens if completion else 0,
+            tokens_charged=turn.charged if status == RequestLog.Status.OK else 0,
+            source=source,
+            streamed=turn.streamed,
+            latency_ms=latency_ms,
+            status=status,
+            error_code=error_code,
+        )
     )
-    statements.insert(entry)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.db import connection, models
 
@@ -62,16 +62,35 @@ def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 def insert(instance: M) -> M:
     """Write a new instance as `Model.objects.create` would, less its signals; set its pk."""
-    model = type(instance)
-    sql, fields, returning = _insert_statement(model, connection.vendor)
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-    setattr(instance, model._meta.pk.attname, pk)
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return instance
+    return Insert(instance).run()
+
+
+class Insert(Generic[M]):
+    """A new instance's INSERT, its values converted when it is made and written by `run`.
+
+    Made before a transaction and run inside it, the transaction (and with it the database's
+    write lock, on SQLite) lasts for the statement only, not for the conversions too.
+    """
+
+    def __init__(self, instance: M) -> None:
+        self.instance = instance
+        self._sql, self._fields, self._returning = _insert_statement(
+            type(instance), connection.vendor
+        )
+        self._values = [
+            f.get_db_prep_save(f.pre_save(instance, True), connection) for f in self._fields
+        ]
+
+    def run(self) -> M:
+        """Write the row; set the instance's pk."""
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql, self._values)
+            pk = cursor.fetchone()[0] if self._returning else cursor.lastrowid
+        instance = self.instance
+        setattr(instance, type(instance)._meta.pk.attname, pk)
+        instance._state.adding = False
+        instance._state.db = connection.alias
+        return instance
 
 
 @functools.cache

@@ -126,6 +126,18 @@ def test_an_insert_by_hand_stores_the_row_the_orm_stores(user: User, staff: User
         assert by_hand._state.adding is False
 
 
+def test_an_insert_made_early_writes_the_values_it_had_then(user: User) -> None:
+    conversation = Conversation.objects.create(user=user, title="later")
+    early = statements.Insert(Message(conversation=conversation, role="user", content="first"))
+    early.instance.content = "changed after"  # too late: the values were converted already
+    assert not Message.objects.exists()
+
+    written = early.run()
+
+    assert written.pk is not None
+    assert Message.objects.get(pk=written.pk).content == "first"
+
+
 def test_an_insert_by_hand_is_refused_for_a_model_without_an_automatic_key(user: User) -> None:
     with pytest.raises(ValueError, match="automatic key"):
         statements.insert(Wallet(user_id=user.pk))  # its key is the user
