@@ -93,11 +93,8 @@ def history(conversation_id: int | None) -> list[Message]:
 @functools.cache
 def _history_select(vendor: str) -> str:
     """(role, content) of a conversation's answered messages, newest first, up to a limit
-    (see `config.statements`; ``vendor`` keys the cache, since quoting is the backend's).
-
-    The status is written into the statement (`statements.literal`), not bound: with a
-    partial index conditioned on the status, SQLite plans a statement that binds it again on
-    every run."""
+    (see `config.statements`; ``vendor`` keys the cache, since quoting is the backend's; the
+    status is written in: see `statements.literal`)."""
     role, content, conversation, status, id_ = (
         statements.column(StoredMessage, name)
         for name in ("role", "content", "conversation_id", "status", "id")

@@ -103,9 +103,8 @@ def draft_lines(*, user: AbstractBaseUser) -> DraftLines | None:
 
 @functools.cache
 def _draft_select(vendor: str) -> str:
-    """The draft's id and, per line in the order added, quantity, product name and unit price.
-    The status is written in, not bound, so SQLite plans the statement once for the partial
-    index on drafts (a bound value there is planned again on every run)."""
+    """The draft's id and, per line in the order added, quantity, product name and unit price
+    (the status written in: see `statements.literal`)."""
     order, item, product = (statements.table(m) for m in (Order, OrderItem, Product))
     col = statements.column
     return (
