@@ -46,26 +46,29 @@ def bump(scope: str, *, embedder: str | None, dim: int | None) -> index.Change:
 
 
 def bump_all(scopes: Collection[str], *, embedder: str, dim: int) -> dict[str, index.Change]:
-    """`bump` for many scopes that gain chunks together, in a fixed number of queries: their
-    states are locked in one query, in scope order, and moved in one UPDATE, with one stamp
-    shared by the whole change.
+    """`bump` for many scopes that gain chunks together, in a fixed number of queries, with one
+    stamp shared by the whole change.
 
-    A scope that is new, or that another embedder built, goes through `bump` on its own after
-    that lock, so such a batch no longer locks strictly in scope order. A deadlock this can
-    cause on PostgreSQL is an error like any other: `index_memories` writes the batch again
-    one exchange at a time.
+    Every lock is taken in scope order, so two batches can never deadlock: the missing states
+    are inserted in that order (a row another transaction is inserting waits for it), then
+    all the states are locked in one query in that order, and moved in one UPDATE.
     """
     wanted = sorted(set(scopes))
+    IndexState.objects.bulk_create(
+        [IndexState(scope=scope, embedder=embedder, dim=dim) for scope in wanted],
+        ignore_conflicts=True,
+    )
     locked = IndexState.objects.select_for_update().filter(scope__in=wanted).order_by("scope")
     states = {state.scope: state for state in locked}
-    alike = [
-        scope
-        for scope in wanted
-        if scope in states and (states[scope].embedder, states[scope].dim) == (embedder, dim)
-    ]
-    changes = {
-        scope: bump(scope, embedder=embedder, dim=dim) for scope in wanted if scope not in alike
-    }
+    changes: dict[str, index.Change] = {}
+    for scope in wanted:
+        state = states[scope]
+        if (state.embedder, state.dim) != (embedder, dim):  # rare: EMBEDDER changed
+            if Chunk.objects.filter(scope=scope).exists():
+                index.check_embedder(state, embedder=embedder, dim=dim)
+            state.embedder, state.dim = embedder, dim  # an empty scope adopts the new one
+            changes[scope] = _next_version(state)
+    alike = [scope for scope in wanted if scope not in changes]
     if alike:
         stamp = uuid.uuid4().hex
         IndexState.objects.filter(scope__in=alike).update(

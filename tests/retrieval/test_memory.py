@@ -176,14 +176,14 @@ def test_a_database_error_in_a_batch_costs_only_the_exchange_it_hits(
     user: User, make_user: Callable[..., User], monkeypatch: Any
 ) -> None:
     bob = make_user("bob")
-    real_bump = indexing.bump
+    real_bump_all = indexing.bump_all
 
-    def bump(scope: str, **kwargs: Any) -> Any:
-        if scope == user_scope(bob.pk):
+    def bump_all(scopes: Any, **kwargs: Any) -> Any:
+        if user_scope(bob.pk) in scopes:
             raise OperationalError("deadlock detected")
-        return real_bump(scope, **kwargs)
+        return real_bump_all(scopes, **kwargs)
 
-    monkeypatch.setattr(indexing, "bump", bump)
+    monkeypatch.setattr(indexing, "bump_all", bump_all)
     chunks = services.remember_all(
         [
             Exchange(bob.pk, 2, "Is the tiramisu homemade?", "Every morning."),
