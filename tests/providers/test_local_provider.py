@@ -146,6 +146,22 @@ def test_the_retrievers_score_breaks_a_tie_between_equally_relevant_passages(
         assert text == 'According to "New flyer": We close at 23:00 on Sundays.'
 
 
+def test_a_run_on_passage_is_quoted_around_its_match_on_whole_words(
+    local: LocalProvider,
+) -> None:
+    filler = " ".join(f"item{number} costs {number} EUR" for number in range(60))
+    row = Passage("Price list", f"{filler} tiramisu costs 6 EUR {filler}", score=0.5)
+
+    text = local.complete(prompt("How much is the tiramisu?", passages=(row,))).text
+
+    quote = text.removeprefix('According to "Price list": ')
+    assert quote.startswith("\u2026") and quote.endswith("\u2026")
+    words = quote.strip("\u2026").split()
+    assert words[8:10] == ["tiramisu", "costs"]  # eight words lead up to the match
+    assert all(word in row.text.split() for word in words)
+    assert len(" ".join(words)) <= 320 < len(" ".join([*words, "x" * 12]))
+
+
 def test_it_says_honestly_when_the_documents_do_not_cover_the_question(
     local: LocalProvider,
 ) -> None:

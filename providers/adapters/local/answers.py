@@ -184,19 +184,25 @@ def _clip(text: str, terms: Sequence[str]) -> str:
     if len(text) <= _MAX_SENTENCE_CHARS:
         return text if text[-1] in ".!?\"')" else text + "."
     pieces = text.split()
-    hit = next(
-        (
-            i
-            for i, piece in enumerate(pieces)
-            if any(matches(t, content_stems(piece)) for t in terms)
-        ),
-        0,
-    )
+    hit = next((i for i, piece in enumerate(pieces) if _mentions(piece, terms)), 0)
     start = max(0, hit - 8)
     window: list[str] = []
+    length = -1  # of the pieces joined by spaces: one space fewer than pieces
     for piece in pieces[start:]:
-        if len(" ".join([*window, piece])) > _MAX_SENTENCE_CHARS:
+        length += len(piece) + 1
+        if length > _MAX_SENTENCE_CHARS:
             break
         window.append(piece)
     prefix = "\u2026" if start > 0 else ""
     return prefix + " ".join(window) + "\u2026"
+
+
+def _mentions(piece: str, terms: Sequence[str]) -> bool:
+    stems = _piece_stems(piece)
+    return bool(stems) and any(matches(term, stems) for term in terms)
+
+
+# A run-on chunk is clipped each time it is quoted: its words' stems are worth keeping.
+@functools.lru_cache(maxsize=16384)
+def _piece_stems(piece: str) -> tuple[str, ...]:
+    return tuple(content_stems(piece))
