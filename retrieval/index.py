@@ -249,7 +249,8 @@ def kind_for(count: int) -> vectors.IndexKind:
 
 
 def _apply_delta(scope: str, delta: Update, current: tuple[int, str]) -> LoadedIndex | None:
-    """The file with one change applied and saved; None when the scope needs a rebuild.
+    """The index with one change applied, and its file brought to it (the additions appended,
+    or the whole index saved); None when the scope needs a rebuild.
 
     ``current`` is the scope's (version, stamp) in the database, read under the scope's lock,
     which the caller must hold.
@@ -277,8 +278,25 @@ def _apply_delta(scope: str, delta: Update, current: tuple[int, str]) -> LoadedI
         vectors.remove(base, ids=delta.removed_ids)
     if delta.added_ids is not None and delta.added_vectors is not None and delta.adds:
         vectors.add(base, ids=delta.added_ids, vectors=delta.added_vectors)
-    base.header = replace(base.header, version=change.version, stamp=change.stamp)
-    vectors.save(base, _path(scope))
+    before, base.header = (
+        base.header,
+        replace(base.header, version=change.version, stamp=change.stamp),
+    )
+    # Additions only: the file takes them at its end, unless it is due to be written whole.
+    appended = (
+        not delta.removes
+        and delta.added_ids is not None
+        and delta.added_vectors is not None
+        and vectors.append(
+            _path(scope),
+            before=before,
+            after=base.header,
+            ids=delta.added_ids,
+            vectors=delta.added_vectors,
+        )
+    )
+    if not appended:
+        vectors.save(base, _path(scope))
     return base
 
 

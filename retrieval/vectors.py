@@ -2,8 +2,12 @@
 
 An index maps chunk ids to L2-normalised vectors and ranks by inner product: an exhaustive
 scan (`flat`) or, for very large scopes, an HNSW graph (`hnsw`). A file is one header line
-(JSON: scope, version, embedder, dim, kind) followed by FAISS's own bytes, and is replaced
-atomically, so a reader sees either the old index or the new one, never half of one.
+(JSON: scope, version, embedder, dim, kind, and the length of what follows) followed by
+FAISS's own bytes, and is replaced atomically, so a reader sees either the old index or the
+new one, never half of one. A change that only adds vectors (a remembered exchange, a new
+document) is appended instead, as its ids and vectors with a checksum: a user's memory index
+is not written whole again after every chat. A reader takes the changes up to the first
+torn or damaged one, and so sees the index at the version they bring it to.
 
 A large exact index also answers sparse queries from a column-major copy of its vectors (see
 `LoadedIndex.search`): the hashing embedder's question touches ~10 of 384 dimensions, and a
@@ -18,9 +22,10 @@ import os
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -30,6 +35,12 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 _MAGIC = b"TALLY-FAISS 1\n"
+_CHANGE = b"TALLY-ADDED 1\n"
+# A file takes this many appended changes, or appended bytes past FAISS's own (at least
+# `_MIN_APPENDED`), before the next change writes it whole again: reading stays one pass over
+# at most about twice the index, and a change costs what it adds, not the whole scope.
+MAX_CHANGES = 32
+_MIN_APPENDED = 1 << 16
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
 # A flat index of at least this many vectors scores sparse queries (at most `SPARSE_SHARE` of
@@ -230,10 +241,12 @@ def remove(loaded: LoadedIndex, *, ids: np.ndarray) -> None:
 
 
 def save(loaded: LoadedIndex, path: Path) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, then `os.replace`."""
+    """Write the whole index atomically: a temporary file in the same folder, fsync, then
+    `os.replace`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = json.dumps(loaded.header.__dict__, sort_keys=True).encode() + b"\n"
     payload = faiss.serialize_index(loaded.index)
+    fields = {**loaded.header.__dict__, "payload": int(payload.nbytes)}
+    header = json.dumps(fields, sort_keys=True).encode() + b"\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -247,11 +260,44 @@ def save(loaded: LoadedIndex, path: Path) -> None:
         raise
 
 
+def append(
+    path: Path, *, before: Header, after: Header, ids: np.ndarray, vectors: np.ndarray
+) -> bool:
+    """Record vectors added by the change from ``before`` to ``after`` at the end of the file;
+    False, with the file untouched, when it is not at ``before`` or has taken enough changes
+    (then `save` the whole index). The caller holds the scope's writers' lock.
+
+    No fsync: a change lost or torn by a crash reads as the version before it, which the
+    database's version then sends to a rebuild.
+    """
+    rows, labels = _rows(vectors, before.dim), _ids(ids)
+    body = labels.astype("<i8").tobytes() + rows.astype("<f4").tobytes()
+    try:
+        with path.open("r+b") as file:
+            layout = _layout(file)
+            if (
+                layout.header != before
+                or layout.payload is None
+                or layout.changes >= MAX_CHANGES
+                or layout.appended + len(body) > max(layout.payload, _MIN_APPENDED)
+            ):
+                return False
+            record = {"version": after.version, "stamp": after.stamp, "count": len(labels)}
+            line = json.dumps({**record, "crc": zlib.crc32(body)}, sort_keys=True).encode()
+            file.truncate(layout.end)  # a torn change of a crashed writer goes
+            file.seek(layout.end)
+            file.write(_CHANGE + line + b"\n" + body)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
 def read_header(path: Path) -> Header | None:
-    """The header of a saved index, or None when there is no (valid) file."""
+    """The header of a saved index as of its last complete change, or None when there is no
+    (valid) file."""
     try:
         with path.open("rb") as file:
-            return _header(file)
+            return _layout(file).header
     except (FileNotFoundError, ValueError):
         return None
 
@@ -260,17 +306,66 @@ def load(path: Path, *, ef_search: int) -> LoadedIndex | None:
     """A saved index, or None when there is no (valid) file: it is then rebuilt from the DB."""
     try:
         with path.open("rb") as file:
-            header = _header(file)
-            # FAISS reads the rest straight into the index's own arrays: no copy of the file
-            # in memory first (half the time of a memory scope's reload).
+            header, payload = _header(file)
+            start = file.tell()
+            # FAISS reads the index straight into its own arrays: no copy of the file in
+            # memory first (half the time of a memory scope's reload).
             reader = faiss.PyCallbackIOReader(file.read)  # type: ignore[attr-defined]
             index: Any = faiss.read_index(reader)
+            if payload is not None:
+                file.seek(start + payload)
+                for current, ids, rows in _changes(file, header):
+                    index.add_with_ids(rows, ids)
+                    header = current
     except (FileNotFoundError, ValueError, RuntimeError):
         return None
     if header.kind == "hnsw":
         graph: Any = faiss.downcast_index(index.index)
         graph.hnsw.efSearch = ef_search
     return LoadedIndex(header=header, index=index)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    header: Header  # as of the last complete change
+    payload: int | None  # FAISS's bytes; None in a file of an earlier format (no changes)
+    changes: int
+    appended: int  # bytes of the changes' ids and vectors
+    end: int  # where the last complete change ends
+
+
+def _layout(file: BinaryIO) -> _Layout:
+    header, payload = _header(file)
+    if payload is None:
+        return _Layout(header, None, 0, 0, 0)
+    file.seek(file.tell() + payload)
+    changes = appended = 0
+    end = file.tell()
+    for current, ids, _ in _changes(file, header):
+        header, changes, end = current, changes + 1, file.tell()
+        appended += _body_size(len(ids), header)
+    return _Layout(header, payload, changes, appended, end)
+
+
+def _changes(file: BinaryIO, header: Header) -> Iterator[tuple[Header, np.ndarray, np.ndarray]]:
+    """The complete changes after FAISS's bytes, each with the header it brings the index to;
+    stops at the first that is torn, damaged or not the next version."""
+    while file.read(len(_CHANGE)) == _CHANGE:
+        try:
+            record = json.loads(file.readline())
+            count, crc = int(record["count"]), int(record["crc"])
+            version, stamp = int(record["version"]), str(record["stamp"])
+        except (KeyError, TypeError, ValueError):
+            return
+        body = file.read(_body_size(count, header))
+        if version != header.version + 1 or len(body) != _body_size(count, header):
+            return
+        if zlib.crc32(body) != crc:
+            return
+        ids = np.frombuffer(body, dtype="<i8", count=count).astype(np.int64)
+        rows = np.frombuffer(body, dtype="<f4", offset=8 * count).reshape(count, header.dim)
+        header = replace(header, version=version, stamp=stamp)
+        yield header, ids, np.ascontiguousarray(rows, dtype=np.float32)
 
 
 def copy(loaded: LoadedIndex) -> LoadedIndex:
@@ -325,13 +420,21 @@ def _columns_of(index: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return columns, ids
 
 
-def _header(file: BinaryIO) -> Header:
+def _header(file: BinaryIO) -> tuple[Header, int | None]:
+    """The header line, and the length of FAISS's bytes after it (None in a file of the format
+    before changes were appended: FAISS's bytes then end the file)."""
     if file.read(len(_MAGIC)) != _MAGIC:
         raise ValueError("not a Tally index file")
     try:
-        return Header(**json.loads(file.readline()))
-    except (TypeError, json.JSONDecodeError) as exc:
+        fields = json.loads(file.readline())
+        payload = fields.pop("payload", None)
+        return Header(**fields), None if payload is None else int(payload)
+    except (TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError("damaged index header") from exc
+
+
+def _body_size(count: int, header: Header) -> int:
+    return count * (8 + 4 * header.dim)  # int64 ids, then float32 rows
 
 
 def _rows(vectors: np.ndarray, dim: int) -> np.ndarray:
