@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Scopes kept in memory per process; the least recently searched are dropped first.
 CACHE_SCOPES = 512
+# The (version, stamp) of a scope no change has reached yet.
+_EMPTY = (0, "")
 # Rows read per query when rebuilding a scope from the database.
 _REBUILD_BATCH = 5000
 
@@ -192,19 +194,20 @@ def apply_all(updates: Mapping[str, Update]) -> None:
         with ExitStack() as locks:
             for scope in scopes:
                 locks.enter_context(_scope_lock(scope))
-            marks = _db_marks(scopes)
+            states = _db_states(scopes)
             for scope in scopes:
-                _apply_one(scope, updates[scope], marks[scope])
+                _apply_one(scope, updates[scope], states[scope])
     except Exception:
         log.exception("could not update the %s indexes; they will be rebuilt on next use", scopes)
 
 
-def _apply_one(scope: str, update: Update, mark: tuple[int, str]) -> None:
-    """One scope of `apply_all`, under its lock; ``mark`` is its version in the database."""
+def _apply_one(scope: str, update: Update, state: IndexState) -> None:
+    """One scope of `apply_all`, under its lock; ``state`` is its row in the database now."""
+    mark = (state.version, state.stamp)
     try:
         current = (
             _current_from_file(scope, mark)
-            or _apply_delta(scope, update, mark)
+            or _apply_delta(scope, update, state)
             or _rebuild_and_save(scope)
         )
         _remember(current)
@@ -248,19 +251,21 @@ def kind_for(count: int) -> vectors.IndexKind:
     return "hnsw" if count > settings.RETRIEVAL_HNSW_THRESHOLD else "flat"
 
 
-def _apply_delta(scope: str, delta: Update, current: tuple[int, str]) -> LoadedIndex | None:
+def _apply_delta(scope: str, delta: Update, state: IndexState) -> LoadedIndex | None:
     """The index with one change applied, and its file brought to it (the additions appended,
     or the whole index saved); None when the scope needs a rebuild.
 
-    ``current`` is the scope's (version, stamp) in the database, read under the scope's lock,
-    which the caller must hold.
+    ``state`` is the scope's row in the database, read under the scope's lock, which the
+    caller must hold.
     """
     change = delta.change
-    if current != (change.version, change.stamp):
+    if (state.version, state.stamp) != (change.version, change.stamp):
         return None  # other changes committed since: only a rebuild sees them all
     previous = (change.version - 1, change.previous)
     cached = _cached(scope, previous)  # usually: the chat that led to the change searched it
     base = vectors.copy(cached) if cached is not None else _load(scope)
+    if base is None and previous == _EMPTY:  # the scope's first change: nothing to read
+        base = _empty(state)
     if base is None or _mark(base.header) != previous:
         return None
     if delta.removes and base.header.kind == "hnsw":
@@ -317,9 +322,7 @@ def _current_from_file(scope: str, current: tuple[int, str] | None = None) -> Lo
 def _rebuild_and_save(scope: str) -> LoadedIndex:
     # The version is read before the rows: rows committed in between make the index newer
     # than its label, which only costs one more rebuild; the reverse would hide them.
-    state = IndexState.objects.filter(scope=scope).first()
-    if state is None:
-        state = IndexState(scope=scope, embedder="", dim=0, version=0, stamp="")
+    state = IndexState.objects.filter(scope=scope).first() or _no_state(scope)
     rows = Chunk.objects.filter(scope=scope).order_by("id").values_list("id", "vector")
     ids: list[int] = []
     blobs: list[bytes] = []
@@ -351,6 +354,29 @@ def _rebuild_and_save(scope: str) -> LoadedIndex:
 def _db_mark(scope: str) -> tuple[int, str]:
     """The scope's (version, stamp) in the database now."""
     return _db_marks([scope])[scope]
+
+
+def _db_states(scopes: Collection[str]) -> dict[str, IndexState]:
+    """Each scope's row in the database now, in one query (an unsaved empty one if none)."""
+    found = {state.scope: state for state in IndexState.objects.filter(scope__in=scopes)}
+    return {scope: found.get(scope) or _no_state(scope) for scope in scopes}
+
+
+def _no_state(scope: str) -> IndexState:
+    return IndexState(scope=scope, embedder="", dim=0, version=_EMPTY[0], stamp=_EMPTY[1])
+
+
+def _empty(state: IndexState) -> LoadedIndex:
+    """The scope as it is before its first change: no vectors."""
+    header = Header(
+        scope=state.scope, version=_EMPTY[0], embedder=state.embedder, dim=state.dim, kind="flat"
+    )
+    return vectors.build(
+        header=header,
+        ids=np.zeros(0, np.int64),
+        vectors=np.zeros((0, state.dim), np.float32),
+        ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH,
+    )
 
 
 def _db_marks(scopes: Collection[str]) -> dict[str, tuple[int, str]]:

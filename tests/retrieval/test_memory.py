@@ -30,6 +30,16 @@ def _remember(user: User, conversation: int, question: str, answer: str, title: 
     )
 
 
+def _queries_to_remember(batch: list[User]) -> int:
+    """The queries one batch of exchanges (one for each user of ``batch``) takes."""
+    with CaptureQueriesContext(connection) as queries:
+        chunks = services.remember_all(
+            [Exchange(u.pk, 2, f"{u.username}: tiramisu?", "Every morning.") for u in batch]
+        )
+    assert all(chunk is not None for chunk in chunks)
+    return len(queries)
+
+
 def test_a_remembered_exchange_comes_back_as_a_memory_passage(user: User) -> None:
     _remember(user, 7, "Do you have vegan cheese?", "Yes, cashew mozzarella.", "Vegan options")
 
@@ -203,16 +213,24 @@ def test_a_batch_of_known_users_costs_the_same_queries_however_many_users_it_hol
     for user in users:  # each scope exists already, as after a user's first chat
         _remember(user, 1, "First visit: do you deliver?", "Yes, until ten.")
 
-    def remember_batch(batch: list[User]) -> int:
-        with CaptureQueriesContext(connection) as queries:
-            chunks = services.remember_all(
-                [Exchange(u.pk, 2, f"{u.username}: tiramisu?", "Every morning.") for u in batch]
-            )
-        assert all(chunk is not None for chunk in chunks)
-        return len(queries)
-
-    assert remember_batch(users[:1]) == remember_batch(users)
+    assert _queries_to_remember(users[:1]) == _queries_to_remember(users)
     for number, user in enumerate(users):
         state = IndexState.objects.get(scope=user_scope(user.pk))
         assert state.version == (3 if number == 0 else 2)  # one version per batch it was in
+        assert selectors.passages_for(user, "tiramisu")[0].text.startswith(f"Q: {user.username}")
+
+
+def test_users_remembered_for_the_first_time_cost_a_batch_no_more_queries(
+    make_user: Callable[..., User],
+) -> None:
+    # Their index states are created with the batch's, in scope order: per-user statements
+    # would take locks out of that order, and two workers' batches could deadlock.
+    known = [make_user(f"regular{number}") for number in range(3)]
+    for user in known:
+        _remember(user, 1, "First visit: do you deliver?", "Yes, until ten.")
+    newcomers = [make_user(f"newcomer{number}") for number in range(3)]
+
+    assert _queries_to_remember([*known[:1], *newcomers]) == _queries_to_remember(known)
+    for user in newcomers:
+        assert IndexState.objects.get(scope=user_scope(user.pk)).version == 1
         assert selectors.passages_for(user, "tiramisu")[0].text.startswith(f"Q: {user.username}")
