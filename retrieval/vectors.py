@@ -270,6 +270,8 @@ def append(
     No fsync: a change lost or torn by a crash reads as the version before it, which the
     database's version then sends to a rebuild.
     """
+    if after != replace(before, version=before.version + 1, stamp=after.stamp):
+        return False  # a change of anything but the version is the whole index's
     rows, labels = _rows(vectors, before.dim), _ids(ids)
     body = labels.astype("<i8").tobytes() + rows.astype("<f4").tobytes()
     try:
@@ -282,8 +284,9 @@ def append(
                 or layout.appended + len(body) > max(layout.payload, _MIN_APPENDED)
             ):
                 return False
+            crc = _checksum(after.version, after.stamp, len(labels), body)
             record = {"version": after.version, "stamp": after.stamp, "count": len(labels)}
-            line = json.dumps({**record, "crc": zlib.crc32(body)}, sort_keys=True).encode()
+            line = json.dumps({**record, "crc": crc}, sort_keys=True).encode()
             file.truncate(layout.end)  # a torn change of a crashed writer goes
             file.seek(layout.end)
             file.write(_CHANGE + line + b"\n" + body)
@@ -360,7 +363,7 @@ def _changes(file: BinaryIO, header: Header) -> Iterator[tuple[Header, np.ndarra
         body = file.read(_body_size(count, header))
         if version != header.version + 1 or len(body) != _body_size(count, header):
             return
-        if zlib.crc32(body) != crc:
+        if _checksum(version, stamp, count, body) != crc:
             return
         ids = np.frombuffer(body, dtype="<i8", count=count).astype(np.int64)
         rows = np.frombuffer(body, dtype="<f4", offset=8 * count).reshape(count, header.dim)
@@ -431,6 +434,11 @@ def _header(file: BinaryIO) -> tuple[Header, int | None]:
         return Header(**fields), None if payload is None else int(payload)
     except (TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError("damaged index header") from exc
+
+
+def _checksum(version: int, stamp: str, count: int, body: bytes) -> int:
+    """CRC-32 of a change: what it says it is, and its ids and vectors."""
+    return zlib.crc32(body, zlib.crc32(f"{version} {stamp} {count}".encode()))
 
 
 def _body_size(count: int, header: Header) -> int:

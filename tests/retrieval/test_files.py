@@ -116,24 +116,31 @@ def test_a_damaged_last_change_reads_as_the_version_before_it(tmp_path: Path, da
     assert mended is not None and sorted(vectors.ids_of(mended)) == [1, 2, 3, 4, 5, 6, 8]
 
 
-def test_a_file_at_another_version_takes_no_change(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("before", "after", "file"),
+    [
+        (_header(7), _header(8), "user-1"),  # the file is at another version
+        (_header(1), _header(2), "none"),  # there is no file
+        (_header(1), _header(2, "hnsw"), "user-1"),  # the kind changes too
+        (_header(1), _header(3), "user-1"),  # a version skipped
+    ],
+)
+def test_only_the_next_version_of_the_file_is_appended(
+    tmp_path: Path, before: vectors.Header, after: vectors.Header, file: str
+) -> None:
     path = tmp_path / "user-1.faiss"
-    base = _saved(path, 5)
+    _saved(path, 5)
     written = path.read_bytes()
-    rows = _rows(["late"])
 
-    stale = vectors.append(
-        path, before=_header(7), after=_header(8), ids=np.asarray([9]), vectors=rows
-    )
-    missing = vectors.append(
-        tmp_path / "none.faiss",
-        before=base.header,
-        after=_header(2),
+    appended = vectors.append(
+        tmp_path / f"{file}.faiss",
+        before=before,
+        after=after,
         ids=np.asarray([9]),
-        vectors=rows,
+        vectors=_rows(["late"]),
     )
 
-    assert not stale and not missing
+    assert not appended
     assert path.read_bytes() == written
 
 
@@ -202,3 +209,12 @@ def test_each_remembered_exchange_appends_to_the_users_file(user: User, settings
     assert sorted(vectors.ids_of(loaded)) == sorted(
         Chunk.objects.filter(scope=user_scope(user.pk)).values_list("id", flat=True)
     )
+
+
+def test_a_change_whose_label_was_altered_is_not_taken(tmp_path: Path) -> None:
+    path = tmp_path / "user-1.faiss"
+    base = _saved(path, 5)
+    _add(path, base.header, [6])
+    path.write_bytes(path.read_bytes().replace(b'"stamp": "s2"', b'"stamp": "s9"'))
+
+    assert vectors.read_header(path) == base.header
