@@ -62,6 +62,15 @@ class _Worker:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
 
+    def quiesce(self, timeout: float | None = None) -> bool:
+        """Drain, then have the worker close its connections now rather than when next idle."""
+        with self._lock:
+            thread = self._thread
+            running = thread is not None and thread.is_alive() and self._pid == os.getpid()
+        if running:
+            self.submit(connections.close_all)
+        return self.drain(timeout)
+
     def _run(self, jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
         while True:
             try:
@@ -87,6 +96,15 @@ atexit.register(_worker.drain, timeout=10.0)
 def drain(timeout: float | None = None) -> bool:
     """Wait for this process's queued background tasks (tests, shutdown)."""
     return _worker.drain(timeout)
+
+
+def quiesce(timeout: float | None = None) -> bool:
+    """Drain, and close the worker's database connections before returning (tests).
+
+    Without this the worker closes them on its own clock, `IDLE_CLOSE_S` after its last job,
+    which hands a SQLite connection to the idle pool in the middle of whatever runs then.
+    """
+    return _worker.quiesce(timeout)
 
 
 class BackgroundBackend(ImmediateBackend):

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+from django.db import connections
 from django_tasks import task
 from django_tasks.base import TaskResultStatus
 
@@ -23,6 +24,16 @@ def record(label: str) -> None:
 @task()
 def explode(label: str) -> None:
     raise RuntimeError(f"{label} failed")
+
+
+worker_connections: list[Any] = []
+
+
+@task()
+def query() -> None:
+    here = connections["default"]  # this thread's own, not the proxy
+    here.ensure_connection()
+    worker_connections.append(here)
 
 
 @task()
@@ -99,3 +110,16 @@ def test_past_the_backlog_limit_enqueue_runs_the_task_itself(
     assert ran == [("overflow", threading.current_thread().name)]  # ran at once, right here
     gate.set()
     assert tasks.drain(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_quiesce_returns_once_the_worker_has_closed_its_connection() -> None:
+    worker_connections.clear()
+    query.using(backend="background").enqueue()
+    assert tasks.drain(timeout=10)
+    (used,) = worker_connections
+    assert used.connection is not None  # drain alone leaves it to the idle timer
+
+    assert tasks.quiesce(timeout=10)
+
+    assert used.connection is None

@@ -13,6 +13,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
 from billing.models import LedgerEntry, Wallet
+from config import tasks
 from config.sqlite import idle
 
 pytestmark = [
@@ -50,6 +51,9 @@ def _raw() -> Any:
 
 @pytest.fixture(autouse=True)
 def _no_idle_connections() -> None:
+    # An earlier test's background worker would otherwise close its connection into the pool
+    # on its own idle timer, part way through a test of which connection a thread gets.
+    assert tasks.quiesce(timeout=10)
     idle.forget_idle(connection.settings_dict["NAME"])
 
 
