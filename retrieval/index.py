@@ -116,8 +116,10 @@ def loaded(state: IndexState) -> LoadedIndex:
         cached = _cached(scope, wanted)
         if cached is not None:
             return cached
-        header = vectors.read_header(_path(scope))
-        found = _load(scope) if header is not None and _mark(header) == wanted else None
+        found = _caught_up(scope)
+        if found is None:  # nothing cached that the file's changes continue: read it whole
+            header = vectors.read_header(_path(scope))
+            found = _load(scope) if header is not None and _mark(header) == wanted else None
         if found is None or _mark(found.header) != wanted:
             # Missing, or written at another version: settle it under the writers' lock,
             # against the version as it is now (a writer may have committed since the
@@ -126,6 +128,15 @@ def loaded(state: IndexState) -> LoadedIndex:
                 found = _current_from_file(scope) or _rebuild_and_save(scope)
         _remember(found)
         return found
+
+
+def _caught_up(scope: str) -> LoadedIndex | None:
+    """The cached index of the scope, at whatever version, brought up to its file by the
+    changes appended since: another process remembering a chat costs this one the new
+    vectors, not a reload of the whole index. None when the file does not continue it."""
+    with _cache_lock:
+        stale = _cache.get(scope)
+    return vectors.catch_up(_path(scope), stale) if stale is not None else None
 
 
 def _cached(scope: str, wanted: tuple[int, str]) -> LoadedIndex | None:
@@ -315,7 +326,7 @@ def _current_from_file(scope: str, current: tuple[int, str] | None = None) -> Lo
         cached = _cache.get(scope)
         if cached is not None and cached.header == header:
             return cached
-    found = _load(scope)
+    found = _caught_up(scope) or _load(scope)
     return found if found is not None and found.header == header else None
 
 

@@ -328,6 +328,37 @@ def load(path: Path, *, ef_search: int) -> LoadedIndex | None:
     return LoadedIndex(header=header, index=index)
 
 
+def catch_up(path: Path, base: LoadedIndex) -> LoadedIndex | None:
+    """``base`` brought to the saved index's last complete change by the changes appended
+    after ``base``'s version (a copy; ``base`` itself when there are none), or None when the
+    file does not continue it (written whole since, or missing). FAISS's bytes are skipped.
+    """
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    try:
+        with path.open("rb") as file:
+            header, payload = _header(file)
+            if payload is None:
+                return None
+            file.seek(file.tell() + payload)
+            reached = header == base.header
+            for current, ids, rows in _changes(file, header):
+                if reached:
+                    pending.append((ids, rows))
+                reached = reached or current == base.header
+                header = current
+    except (FileNotFoundError, ValueError):
+        return None
+    if not reached:
+        return None
+    if not pending:
+        return base
+    fresh = copy(base)
+    for ids, rows in pending:
+        add(fresh, ids=ids, vectors=rows)
+    fresh.header = header
+    return fresh
+
+
 @dataclass(frozen=True)
 class _Layout:
     header: Header  # as of the last complete change

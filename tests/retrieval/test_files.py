@@ -4,6 +4,7 @@ whose end is torn or damaged reads as the version before, never as a wrong index
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,16 @@ def _add(path: Path, before: vectors.Header, ids: list[int]) -> vectors.Header:
         path, before=before, after=after, ids=np.asarray(ids, np.int64), vectors=rows
     )
     return after
+
+
+def _remember_exchange(user: User, number: int) -> None:
+    services.remember(
+        user_id=user.pk,
+        conversation_id=number,
+        question=f"Question {number} about topping{number}?",
+        answer=f"Answer {number}.",
+        conversation_title="",
+    )
 
 
 def _contents(loaded: vectors.LoadedIndex) -> dict[int, list[tuple[int, float]]]:
@@ -184,13 +195,7 @@ def test_a_file_of_the_format_before_appending_still_loads_and_is_saved_whole(
 @pytest.mark.django_db
 def test_each_remembered_exchange_appends_to_the_users_file(user: User, settings: Any) -> None:
     def remember(number: int) -> None:
-        services.remember(
-            user_id=user.pk,
-            conversation_id=number,
-            question=f"Question {number} about topping{number}?",
-            answer=f"Answer {number}.",
-            conversation_title="",
-        )
+        _remember_exchange(user, number)
 
     remember(1)
     path = settings.DATA_DIR / "index" / f"{user_scope(user.pk)}.faiss"
@@ -218,3 +223,71 @@ def test_a_change_whose_label_was_altered_is_not_taken(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes().replace(b'"stamp": "s2"', b'"stamp": "s9"'))
 
     assert vectors.read_header(path) == base.header
+
+
+def test_an_index_in_memory_catches_up_from_the_changes_appended_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "user-1.faiss"
+    base = _saved(path, 5)
+    second = _add(path, base.header, [6])
+    behind = vectors.load(path, ef_search=64)  # what another process has cached
+    assert behind is not None
+    third = _add(path, second, [7, 8])
+    _add(path, third, [9])
+    header_line = path.read_bytes().index(b'"payload"')
+    payload_start = path.read_bytes().index(b"\n", header_line) + 1
+    whole = vectors.load(path, ef_search=64)
+    data = bytearray(path.read_bytes())
+    data[payload_start : payload_start + 64] = b"\xff" * 64  # FAISS's own bytes, unread
+    path.write_bytes(bytes(data))
+    assert vectors.load(path, ef_search=64) is None
+
+    caught_up = vectors.catch_up(path, behind)
+
+    assert whole is not None and caught_up is not None
+    assert caught_up.header == whole.header == _header(4)
+    assert _contents(caught_up) == _contents(whole)
+    assert behind.ntotal == 6 and behind.header == second  # searched on, untouched
+    assert vectors.catch_up(path, caught_up) is caught_up  # nothing newer: nothing copied
+
+
+def test_an_index_the_file_does_not_continue_is_not_caught_up(tmp_path: Path) -> None:
+    path = tmp_path / "user-1.faiss"
+    base = _saved(path, 5)
+    _add(path, base.header, [6])
+    written_whole = vectors.build(
+        header=replace(_header(2), stamp="rebuilt"),
+        ids=np.arange(1, 7, dtype=np.int64),
+        vectors=_rows([f"exchange {n} about topic{n}" for n in range(1, 7)]),
+        ef_search=64,
+    )
+    vectors.save(written_whole, path)
+
+    assert vectors.catch_up(path, base) is None  # its changes start from another index
+    assert vectors.catch_up(tmp_path / "missing.faiss", base) is None
+
+
+@pytest.mark.django_db
+def test_a_worker_behind_another_reads_only_the_new_memories(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def remember(number: int) -> None:
+        _remember_exchange(user, number)
+
+    remember(1)
+    remember(2)
+    scope = user_scope(user.pk)
+    behind = index.loaded(IndexState.objects.get(scope=scope))
+    remember(3)  # as the other worker: its change is appended to the file
+    index.reset_cache()
+    index._remember(behind)
+    whole_reads: list[str] = []
+    monkeypatch.setattr(index, "_load", lambda scope: whole_reads.append(scope))
+
+    passages = selectors.passages_for(user, "topping3")
+
+    assert passages[0].text.startswith("Q: Question 3 about topping3?")
+    assert whole_reads == []
+    state = IndexState.objects.get(scope=scope)
+    assert sorted(vectors.ids_of(index.loaded(state))) == sorted(
+        Chunk.objects.filter(scope=scope).values_list("id", flat=True)
+    )
