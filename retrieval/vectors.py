@@ -339,11 +339,15 @@ def catch_up(path: Path, base: LoadedIndex) -> LoadedIndex | None:
             header, payload = _header(file)
             if payload is None:
                 return None
+            if header.version > base.header.version:
+                return None  # written whole since: no need to read its changes
             file.seek(file.tell() + payload)
             reached = header == base.header
             for current, ids, rows in _changes(file, header):
                 if reached:
                     pending.append((ids, rows))
+                elif current.version >= base.header.version and current != base.header:
+                    return None  # past base's version on another line of changes
                 reached = reached or current == base.header
                 header = current
     except (FileNotFoundError, ValueError):

@@ -113,7 +113,10 @@ def test_past_the_backlog_limit_enqueue_runs_the_task_itself(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_quiesce_returns_once_the_worker_has_closed_its_connection() -> None:
+def test_quiesce_returns_once_the_worker_has_closed_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks, "IDLE_CLOSE_S", 60.0)  # the idle timer stays out of the way
     worker_connections.clear()
     query.using(backend="background").enqueue()
     assert tasks.drain(timeout=10)

@@ -194,14 +194,11 @@ def test_a_file_of_the_format_before_appending_still_loads_and_is_saved_whole(
 
 @pytest.mark.django_db
 def test_each_remembered_exchange_appends_to_the_users_file(user: User, settings: Any) -> None:
-    def remember(number: int) -> None:
-        _remember_exchange(user, number)
-
-    remember(1)
+    _remember_exchange(user, 1)
     path = settings.DATA_DIR / "index" / f"{user_scope(user.pk)}.faiss"
     first = path.read_bytes()
     for number in range(2, 6):
-        remember(number)
+        _remember_exchange(user, number)
 
     assert path.read_bytes().startswith(first)
     state = IndexState.objects.get(scope=user_scope(user.pk))
@@ -270,14 +267,11 @@ def test_an_index_the_file_does_not_continue_is_not_caught_up(tmp_path: Path) ->
 def test_a_worker_behind_another_reads_only_the_new_memories(
     user: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def remember(number: int) -> None:
-        _remember_exchange(user, number)
-
-    remember(1)
-    remember(2)
+    _remember_exchange(user, 1)
+    _remember_exchange(user, 2)
     scope = user_scope(user.pk)
     behind = index.loaded(IndexState.objects.get(scope=scope))
-    remember(3)  # as the other worker: its change is appended to the file
+    _remember_exchange(user, 3)  # as the other worker: its change is appended to the file
     index.reset_cache()
     index._remember(behind)
     whole_reads: list[str] = []
