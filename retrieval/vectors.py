@@ -276,7 +276,7 @@ def append(
     body = labels.astype("<i8").tobytes() + rows.astype("<f4").tobytes()
     try:
         with path.open("r+b") as file:
-            layout = _layout(file)
+            layout = _layout(file, path)
             if (
                 layout.header != before
                 or layout.payload is None
@@ -300,7 +300,7 @@ def read_header(path: Path) -> Header | None:
     (valid) file."""
     try:
         with path.open("rb") as file:
-            return _layout(file).header
+            return _scan(file, path).last
     except (FileNotFoundError, ValueError):
         return None
 
@@ -331,35 +331,35 @@ def load(path: Path, *, ef_search: int) -> LoadedIndex | None:
 def catch_up(path: Path, base: LoadedIndex) -> LoadedIndex | None:
     """``base`` brought to the saved index's last complete change by the changes appended
     after ``base``'s version (a copy; ``base`` itself when there are none), or None when the
-    file does not continue it (written whole since, or missing). FAISS's bytes are skipped.
+    file does not continue it (written whole since, or missing). FAISS's bytes are skipped,
+    and so are the changes ``base`` already holds.
     """
     pending: list[tuple[np.ndarray, np.ndarray]] = []
     try:
         with path.open("rb") as file:
-            header, payload = _header(file)
-            if payload is None:
+            scan = _scan(file, path)
+            # Versions rise by one a change, so base's state can only be one of the file's
+            # own: written whole since (a newer first version), or on another line of
+            # changes, it is none of them.
+            states = [scan.header, *(record.header for record in scan.records)]
+            if scan.payload is None or base.header not in states:
                 return None
-            if header.version > base.header.version:
-                return None  # written whole since: no need to read its changes
-            file.seek(file.tell() + payload)
-            reached = header == base.header
-            for current, ids, rows in _changes(file, header):
-                if reached:
-                    pending.append((ids, rows))
-                elif current.version >= base.header.version and current != base.header:
-                    return None  # past base's version on another line of changes
-                reached = reached or current == base.header
-                header = current
+            previous = base.header
+            for record in scan.records[states.index(base.header) :]:
+                file.seek(record.body)
+                body = file.read(_body_size(record.count, previous))
+                if not record.holds(body):
+                    return None  # changed under us: whoever reads it next rescans it
+                pending.append(_arrays(body, record.count, previous.dim))
+                previous = record.header
     except (FileNotFoundError, ValueError):
-        return None
-    if not reached:
         return None
     if not pending:
         return base
     fresh = copy(base)
     for ids, rows in pending:
         add(fresh, ids=ids, vectors=rows)
-    fresh.header = header
+    fresh.header = scan.last
     return fresh
 
 
@@ -372,38 +372,117 @@ class _Layout:
     end: int  # where the last complete change ends
 
 
-def _layout(file: BinaryIO) -> _Layout:
-    header, payload = _header(file)
+def _layout(file: BinaryIO, path: Path) -> _Layout:
+    scan = _scan(file, path)
+    appended = sum(_body_size(record.count, scan.header) for record in scan.records)
+    return _Layout(scan.last, scan.payload, len(scan.records), appended, scan.end)
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One complete change in a file: the header it brings the index to, and where its ids
+    and vectors lie."""
+
+    header: Header
+    count: int
+    crc: int
+    body: int  # offset of its ids and vectors
+    end: int  # offset just past them
+
+    def holds(self, body: bytes) -> bool:
+        return _checksum(self.header.version, self.header.stamp, self.count, body) == self.crc
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What reading a file found: its first header, where FAISS's bytes end, its complete
+    changes. Kept per file, so the next reader of the same file reads only what was appended
+    since."""
+
+    identity: tuple[int, int, bytes]  # device, inode, the header line
+    header: Header
+    payload: int | None
+    start: int  # where FAISS's bytes end and the first change begins
+    records: tuple[_Record, ...]
+
+    @property
+    def last(self) -> Header:
+        return self.records[-1].header if self.records else self.header
+
+    @property
+    def end(self) -> int:
+        return self.records[-1].end if self.records else self.start
+
+
+# path -> its last scan. A complete change is never written over in place (a writer cuts a
+# torn one off and appends after the last complete one; anything else replaces the file, a
+# new inode with its own header line), so a scan of the same inode and header line is still
+# true of the file's start, and reading goes on from its end.
+_scans: dict[str, _Scan] = {}
+_SCANS_KEPT = 4096
+
+
+def _scan(file: BinaryIO, path: Path) -> _Scan:
+    stat = os.fstat(file.fileno())
+    line = _first_line(file)
+    header, payload = _parse_header(line)
+    identity = (stat.st_dev, stat.st_ino, line)
+    key = str(path)
+    known = _scans.get(key)
     if payload is None:
-        return _Layout(header, None, 0, 0, 0)
-    file.seek(file.tell() + payload)
-    changes = appended = 0
-    end = file.tell()
-    for current, ids, _ in _changes(file, header):
-        header, changes, end = current, changes + 1, file.tell()
-        appended += _body_size(len(ids), header)
-    return _Layout(header, payload, changes, appended, end)
+        scan = _Scan(identity, header, None, file.tell(), ())
+    elif known is not None and known.identity == identity and stat.st_size >= known.end:
+        file.seek(known.end)
+        scan = replace(known, records=known.records + tuple(_records(file, known.last)))
+    else:
+        file.seek(file.tell() + payload)
+        start = file.tell()
+        scan = _Scan(identity, header, payload, start, tuple(_records(file, header)))
+    if scan is not known:
+        if len(_scans) >= _SCANS_KEPT:
+            _scans.clear()
+        _scans[key] = scan
+    return scan
+
+
+def _records(file: BinaryIO, header: Header) -> Iterator[_Record]:
+    """The complete changes from the file's position on; stops at the first that is torn,
+    damaged or not the next version."""
+    for record, _ in _read_changes(file, header):
+        yield record
 
 
 def _changes(file: BinaryIO, header: Header) -> Iterator[tuple[Header, np.ndarray, np.ndarray]]:
     """The complete changes after FAISS's bytes, each with the header it brings the index to;
     stops at the first that is torn, damaged or not the next version."""
+    for record, body in _read_changes(file, header):
+        yield (record.header, *_arrays(body, record.count, header.dim))
+
+
+def _read_changes(file: BinaryIO, header: Header) -> Iterator[tuple[_Record, bytes]]:
     while file.read(len(_CHANGE)) == _CHANGE:
         try:
-            record = json.loads(file.readline())
-            count, crc = int(record["count"]), int(record["crc"])
-            version, stamp = int(record["version"]), str(record["stamp"])
+            fields = json.loads(file.readline())
+            count, crc = int(fields["count"]), int(fields["crc"])
+            version, stamp = int(fields["version"]), str(fields["stamp"])
         except (KeyError, TypeError, ValueError):
             return
+        at = file.tell()
         body = file.read(_body_size(count, header))
         if version != header.version + 1 or len(body) != _body_size(count, header):
             return
-        if _checksum(version, stamp, count, body) != crc:
-            return
-        ids = np.frombuffer(body, dtype="<i8", count=count).astype(np.int64)
-        rows = np.frombuffer(body, dtype="<f4", offset=8 * count).reshape(count, header.dim)
         header = replace(header, version=version, stamp=stamp)
-        yield header, ids, np.ascontiguousarray(rows, dtype=np.float32)
+        record = _Record(header=header, count=count, crc=crc, body=at, end=file.tell())
+        if not record.holds(body):
+            return
+        yield record, body
+
+
+def _arrays(body: bytes, count: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """A change's ids and vectors (int64, and float32 rows)."""
+    ids = np.frombuffer(body, dtype="<i8", count=count).astype(np.int64)
+    rows = np.frombuffer(body, dtype="<f4", offset=8 * count).reshape(count, dim)
+    return ids, np.ascontiguousarray(rows, dtype=np.float32)
 
 
 def copy(loaded: LoadedIndex) -> LoadedIndex:
@@ -461,10 +540,18 @@ def _columns_of(index: Any, dim: int) -> tuple[np.ndarray, np.ndarray]:
 def _header(file: BinaryIO) -> tuple[Header, int | None]:
     """The header line, and the length of FAISS's bytes after it (None in a file of the format
     before changes were appended: FAISS's bytes then end the file)."""
+    return _parse_header(_first_line(file))
+
+
+def _first_line(file: BinaryIO) -> bytes:
     if file.read(len(_MAGIC)) != _MAGIC:
         raise ValueError("not a Tally index file")
+    return file.readline()
+
+
+def _parse_header(line: bytes) -> tuple[Header, int | None]:
     try:
-        fields = json.loads(file.readline())
+        fields = json.loads(line)
         payload = fields.pop("payload", None)
         return Header(**fields), None if payload is None else int(payload)
     except (TypeError, AttributeError, json.JSONDecodeError) as exc:

@@ -42,6 +42,16 @@ def _saved(path: Path, count: int, kind: vectors.IndexKind = "flat") -> vectors.
     return loaded
 
 
+def _built(header: vectors.Header, ids: range) -> vectors.LoadedIndex:
+    """An index in memory holding ``ids``, each with its exchange's vector."""
+    return vectors.build(
+        header=header,
+        ids=np.asarray(ids, dtype=np.int64),
+        vectors=_rows([f"exchange {n} about topic{n}" for n in ids]),
+        ef_search=64,
+    )
+
+
 def _add(path: Path, before: vectors.Header, ids: list[int]) -> vectors.Header:
     after = _header(before.version + 1, before.kind)
     rows = _rows([f"exchange {n} about topic{n}" for n in ids])
@@ -125,6 +135,58 @@ def test_a_damaged_last_change_reads_as_the_version_before_it(tmp_path: Path, da
     _add(path, second, [8])
     mended = vectors.load(path, ef_search=64)
     assert mended is not None and sorted(vectors.ids_of(mended)) == [1, 2, 3, 4, 5, 6, 8]
+
+
+def test_a_file_read_before_is_read_on_from_where_its_last_reading_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "user-1.faiss"
+    base = _saved(path, 5)
+    header = base.header
+    for new_id in (6, 7, 8):
+        header = _add(path, header, [new_id])
+    assert vectors.read_header(path) == header
+    newest = _add(path, header, [9])  # as another process would: the file takes one change more
+    checked: list[int] = []
+    checksum = vectors._checksum
+
+    def counted(version: int, stamp: str, count: int, body: bytes) -> int:
+        checked.append(version)
+        return checksum(version, stamp, count, body)
+
+    monkeypatch.setattr(vectors, "_checksum", counted)
+
+    assert vectors.read_header(path) == newest == _header(5)
+    assert checked == [5]  # only the change appended since was read
+    # Written whole (a new file at that path), it is read from its start again.
+    rebuilt = _built(replace(_header(5), stamp="rebuilt"), range(1, 10))
+    vectors.save(rebuilt, path)
+    assert vectors.read_header(path) == rebuilt.header
+    after_rebuild = _add(path, rebuilt.header, [10])
+    assert vectors.read_header(path) == after_rebuild
+    loaded = vectors.load(path, ef_search=64)
+    assert loaded is not None and sorted(vectors.ids_of(loaded)) == list(range(1, 11))
+
+
+def test_a_torn_change_read_before_the_next_writer_mends_it_is_read_mended(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "user-1.faiss"
+    base = _saved(path, 5)
+    second = _add(path, base.header, [6])
+    third = _add(path, second, [7])
+    with path.open("r+b") as file:  # the last change's writer died half-way through it
+        file.truncate(path.stat().st_size - 100)
+    assert vectors.read_header(path) == second
+
+    mended = _add(path, second, [8])
+
+    assert mended == third  # the same version, now with the next writer's vector
+    assert vectors.read_header(path) == mended
+    behind = _built(base.header, range(1, 6))
+    caught_up = vectors.catch_up(path, behind)
+    assert caught_up is not None and caught_up.header == mended
+    assert sorted(vectors.ids_of(caught_up)) == [1, 2, 3, 4, 5, 6, 8]
 
 
 @pytest.mark.parametrize(
@@ -251,12 +313,7 @@ def test_an_index_the_file_does_not_continue_is_not_caught_up(tmp_path: Path) ->
     path = tmp_path / "user-1.faiss"
     base = _saved(path, 5)
     _add(path, base.header, [6])
-    written_whole = vectors.build(
-        header=replace(_header(2), stamp="rebuilt"),
-        ids=np.arange(1, 7, dtype=np.int64),
-        vectors=_rows([f"exchange {n} about topic{n}" for n in range(1, 7)]),
-        ef_search=64,
-    )
+    written_whole = _built(replace(_header(2), stamp="rebuilt"), range(1, 7))
     vectors.save(written_whole, path)
 
     assert vectors.catch_up(path, base) is None  # its changes start from another index
