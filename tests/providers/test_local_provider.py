@@ -375,6 +375,19 @@ def test_the_same_text_always_embeds_to_the_same_vector() -> None:
     assert hashing_embed(["x y z"], dim=64).shape == (1, 64)
 
 
+def test_a_text_embedded_again_is_not_changed_by_what_its_first_caller_did() -> None:
+    text = "Is the margherita vegetarian?"
+    first = hashing_embed([text])
+    expected = first.copy()
+    first *= 0  # callers own what they are given: normalising or scaling it in place
+
+    again = hashing_embed([text])
+
+    np.testing.assert_array_equal(again, expected)
+    np.testing.assert_array_equal(hashing_embed([text, "else"])[:1], expected)
+    np.testing.assert_array_equal(hashing_embed([text], dim=64), hashing_embed([text, "x"], 64)[:1])
+
+
 def test_texts_sharing_words_score_above_unrelated_ones() -> None:
     query, related, unrelated = hashing_embed(
         [

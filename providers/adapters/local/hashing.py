@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections.abc import Sequence
@@ -30,10 +31,21 @@ def hashing_embed(texts: Sequence[str], dim: int = DIMENSION) -> np.ndarray:
     pairs, get a higher inner product. Hashing uses CRC-32, never Python's per-process
     randomised ``hash()``, so vectors are the same in every process and can be persisted.
     """
+    if len(texts) == 1:
+        return _one(texts[0], dim).copy()  # a copy: the caller may write to it
     out = np.zeros((len(texts), dim), dtype=np.float32)
     for begin in range(0, len(texts), _BATCH):
         out[begin : begin + _BATCH] = _embed_batch(texts[begin : begin + _BATCH], dim)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _one(text: str, dim: int) -> np.ndarray:
+    """One text's row, kept a while: a chat embeds its message for the documents and again for
+    the catalog."""
+    row = _embed_batch([text], dim)
+    row.flags.writeable = False
+    return row
 
 
 def _embed_batch(texts: Sequence[str], dim: int) -> np.ndarray:
