@@ -11,7 +11,7 @@ import functools
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -170,6 +170,25 @@ def _check(states: Sequence[IndexState], embedder: Embedder, vector: np.ndarray)
             index.check_embedder(state, embedder=embedder.name, dim=len(vector))
 
 
+class _HitRow(NamedTuple):
+    """What a hit is made from: a chunk's row, with its document's title."""
+
+    id: int
+    scope: str
+    shared: bool
+    owner_id: int | None
+    kind: str
+    text: str
+    ordinal: int
+    document_id: int | None
+    document__title: str | None
+    label: str
+    conversation_id: int | None
+
+
+_HIT_FIELDS = _HitRow._fields
+
+
 @dataclass(frozen=True)
 class _Visible:
     """Which chunks a search may return: shared documents and the user's own chunks, of the
@@ -179,30 +198,15 @@ class _Visible:
     kinds: frozenset[str]
     user_id: int | None
 
-    def __call__(self, row: dict[str, Any]) -> bool:
+    def __call__(self, row: _HitRow) -> bool:
         return (
-            row["scope"] in self.scopes
-            and row["kind"] in self.kinds
+            row.scope in self.scopes
+            and row.kind in self.kinds
             and (
-                (row["shared"] and row["kind"] == Chunk.Kind.DOCUMENT)
-                or (self.user_id is not None and row["owner_id"] == self.user_id)
+                (row.shared and row.kind == Chunk.Kind.DOCUMENT)
+                or (self.user_id is not None and row.owner_id == self.user_id)
             )
         )
-
-
-_HIT_FIELDS = (
-    "id",
-    "scope",
-    "shared",
-    "owner_id",
-    "kind",
-    "text",
-    "ordinal",
-    "document_id",
-    "document__title",
-    "label",
-    "conversation_id",
-)
 
 
 @functools.cache
@@ -223,18 +227,18 @@ def _hit_select(vendor: str) -> str:
     )
 
 
-def _hit_rows(chunk_ids: Sequence[int]) -> list[dict[str, Any]]:
+def _hit_rows(chunk_ids: Sequence[int]) -> list[_HitRow]:
     """The chunks' `_HIT_FIELDS`, by primary key; those that no longer exist are missing."""
     sql = f"{_hit_select(connection.vendor)}({statements.placeholders(len(chunk_ids))})"
-    return [dict(zip(_HIT_FIELDS, row, strict=True)) for row in statements.fetch(sql, chunk_ids)]
+    return list(map(_HitRow._make, statements.fetch(sql, chunk_ids)))
 
 
-def _excluded(row: dict[str, Any], conversation_id: int | None) -> bool:
+def _excluded(row: _HitRow, conversation_id: int | None) -> bool:
     """A memory of the conversation being continued: its history already holds it."""
     return (
         conversation_id is not None
-        and row["kind"] == Chunk.Kind.MEMORY
-        and row["conversation_id"] == conversation_id
+        and row.kind == Chunk.Kind.MEMORY
+        and row.conversation_id == conversation_id
     )
 
 
@@ -247,18 +251,18 @@ def _hydrate(
         return []
     rows = _hit_rows([chunk_id for chunk_id, _ in ranked])
     found = {
-        row["id"]: row for row in rows if visible(row) and not _excluded(row, exclude_conversation)
+        row.id: row for row in rows if visible(row) and not _excluded(row, exclude_conversation)
     }
     return [
         Hit(
             chunk_id=chunk_id,
             score=score,
-            kind=row["kind"],
-            text=row["text"],
-            ordinal=row["ordinal"],
-            document_id=row["document_id"],
-            title=row["document__title"] or row["label"],
-            conversation_id=row["conversation_id"],
+            kind=row.kind,
+            text=row.text,
+            ordinal=row.ordinal,
+            document_id=row.document_id,
+            title=row.document__title or row.label,
+            conversation_id=row.conversation_id,
         )
         for chunk_id, score in ranked
         if (row := found.get(chunk_id)) is not None

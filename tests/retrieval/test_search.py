@@ -254,5 +254,5 @@ def test_hydrating_by_hand_reads_what_the_orm_reads(
     by_hand = selectors._hit_rows([*ids, max(ids) + 1])  # a deleted chunk is just missing
 
     by_orm = Chunk.objects.filter(pk__in=ids).values(*selectors._HIT_FIELDS)
-    assert sorted(by_hand, key=lambda row: row["id"]) == list(by_orm)
-    assert {row["document__title"] for row in by_hand} >= {"diet", None}  # None: memories
+    assert sorted((row._asdict() for row in by_hand), key=lambda row: row["id"]) == list(by_orm)
+    assert {row.document__title for row in by_hand} >= {"diet", None}  # None: memories
