@@ -119,8 +119,25 @@ class Catalog:
         return self._corrections[stemmed] or stemmed
 
 
+# The tools asked about last and their catalog. The order tools are made once per catalog
+# snapshot and specs are never changed once made, so every turn until the catalog changes
+# asks about the very same spec objects: then not even their hints need reading again.
+_last: tuple[tuple[ToolSpec, ...], Catalog] | None = None
+
+
 def catalog_from_tools(tools: Sequence[ToolSpec]) -> Catalog:
     """The products listed in the order tools' ``x-catalog`` hints (empty when there are none)."""
+    global _last
+    last = _last
+    if last is not None and len(last[0]) == len(tools):
+        if all(seen is spec for seen, spec in zip(last[0], tools, strict=True)):
+            return last[1]
+    catalog = _catalog_of(tools)
+    _last = (tuple(tools), catalog)  # holding them keeps their ids from being reused
+    return catalog
+
+
+def _catalog_of(tools: Sequence[ToolSpec]) -> Catalog:
     entries: list[Any] = []
     for tool in tools:
         if tool.name not in CATALOG_TOOLS:
