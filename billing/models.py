@@ -48,7 +48,10 @@ class LedgerEntry(models.Model):
         TOP_UP = "top_up", "Top-up"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    # Indexed by ledger_wallet_newest, whose first column it is.
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     # Copied for audit, so an entry still says whose it was if the user is renamed.
     username = models.CharField(max_length=150)
     delta = models.BigIntegerField()

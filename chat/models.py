@@ -9,8 +9,12 @@ from django.db import models
 
 
 class Conversation(models.Model):
+    # Indexed by conversation_user_recent, whose first column it is.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="conversations",
+        db_index=False,
     )
     title = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -42,8 +46,9 @@ class Message(models.Model):
         PROVIDER = "provider"
         CACHE = "cache"
 
+    # Indexed by message_conversation_newest, whose first column it is.
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     role = models.CharField(max_length=10, choices=Role.choices)
     content = models.TextField()

@@ -39,8 +39,9 @@ class Order(models.Model):
         CONFIRMED = "confirmed"
         CANCELLED = "cancelled"
 
+    # Indexed by order_user_newest, whose first column it is.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orders"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="orders", db_index=False
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -75,8 +75,9 @@ class Chunk(models.Model):
     document = models.ForeignKey(
         Document, null=True, blank=True, on_delete=models.CASCADE, related_name="chunks"
     )
+    # Indexed by chunk_owner_memory, whose first column it is.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chunks"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chunks", db_index=False
     )
     shared = models.BooleanField(default=False)
     scope = models.CharField(max_length=40)
