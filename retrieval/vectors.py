@@ -344,14 +344,12 @@ def catch_up(path: Path, base: LoadedIndex) -> LoadedIndex | None:
             states = [scan.header, *(record.header for record in scan.records)]
             if scan.payload is None or base.header not in states:
                 return None
-            previous = base.header
             for record in scan.records[states.index(base.header) :]:
                 file.seek(record.body)
-                body = file.read(_body_size(record.count, previous))
+                body = file.read(_body_size(record.count, base.header))
                 if not record.holds(body):
                     return None  # changed under us: whoever reads it next rescans it
-                pending.append(_arrays(body, record.count, previous.dim))
-                previous = record.header
+                pending.append(_arrays(body, record.count, base.header.dim))
     except (FileNotFoundError, ValueError):
         return None
     if not pending:
@@ -424,20 +422,23 @@ _SCANS_KEPT = 4096
 
 def _scan(file: BinaryIO, path: Path) -> _Scan:
     stat = os.fstat(file.fileno())
-    line = _first_line(file)
-    header, payload = _parse_header(line)
-    identity = (stat.st_dev, stat.st_ino, line)
+    identity = (stat.st_dev, stat.st_ino, _first_line(file))
     key = str(path)
     known = _scans.get(key)
-    if payload is None:
-        scan = _Scan(identity, header, None, file.tell(), ())
-    elif known is not None and known.identity == identity and stat.st_size >= known.end:
+    if (
+        known is not None
+        and known.payload is not None
+        and known.identity == identity
+        and stat.st_size >= known.end
+    ):
         file.seek(known.end)
         scan = replace(known, records=known.records + tuple(_records(file, known.last)))
     else:
-        file.seek(file.tell() + payload)
-        start = file.tell()
-        scan = _Scan(identity, header, payload, start, tuple(_records(file, header)))
+        header, payload = _parse_header(identity[2])
+        start = file.tell() + (payload or 0)
+        file.seek(start)
+        records = tuple(_records(file, header)) if payload is not None else ()
+        scan = _Scan(identity, header, payload, start, records)
     if scan is not known:
         if len(_scans) >= _SCANS_KEPT:
             _scans.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -129,9 +130,8 @@ def catalog_from_tools(tools: Sequence[ToolSpec]) -> Catalog:
     """The products listed in the order tools' ``x-catalog`` hints (empty when there are none)."""
     global _last
     last = _last
-    if last is not None and len(last[0]) == len(tools):
-        if all(seen is spec for seen, spec in zip(last[0], tools, strict=True)):
-            return last[1]
+    if last is not None and len(last[0]) == len(tools) and all(map(operator.is_, last[0], tools)):
+        return last[1]
     catalog = _catalog_of(tools)
     _last = (tuple(tools), catalog)  # holding them keeps their ids from being reused
     return catalog
