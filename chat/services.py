@@ -19,5 +19,5 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
 def conversation_delete(*, conversation: Conversation) -> None:
     """Delete a conversation, its messages and its memories. The ledger and the request log
     keep their rows."""
-    retrieval.forget(user=conversation.user, conversation_id=conversation.pk)
+    retrieval.forget(user_id=conversation.user_id, conversation_id=conversation.pk)
     conversation.delete()

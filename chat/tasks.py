@@ -9,14 +9,19 @@ way the chat's response never waits for the embedding, the write or the index up
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from django.conf import settings
+from django.db import connection
 from django_tasks import task
 
 from chat.models import Conversation, Message
+from config import statements
 from retrieval import services as retrieval
 from retrieval.indexing import Exchange
 
@@ -40,38 +45,71 @@ def remember_exchange(question_id: int, answer_id: int) -> int | None:
 def remember_exchanges(pairs: list[tuple[int, int]]) -> list[int | None]:
     """Remember (question id, answer id) exchanges in one batch; the memories' ids, in order
     (None for an exchange deleted meanwhile)."""
-    ids = [message_id for pair in pairs for message_id in pair]
-    rows = {
-        row.pk: row for row in Message.objects.filter(pk__in=ids).select_related("conversation")
-    }
+    rows = _messages([message_id for pair in pairs for message_id in pair])
     found = [(rows.get(question_id), rows.get(answer_id)) for question_id, answer_id in pairs]
     complete = [(question, answer) for question, answer in found if question and answer]
     chunks = retrieval.remember_all(
         [
             Exchange(
-                user_id=question.conversation.user_id,
+                user_id=question.user_id,
                 conversation_id=question.conversation_id,
                 question=question.content,
                 answer=answer.content,
-                conversation_title=question.conversation.title,
+                conversation_title=question.title,
             )
             for question, answer in complete
         ]
     )
-    _forget_deleted(complete)
+    _forget_deleted({question.conversation_id: question.user_id for question, _ in complete})
     memory_ids = iter([chunk.pk if chunk is not None else None for chunk in chunks])
     return [next(memory_ids) if question and answer else None for question, answer in found]
 
 
-def _forget_deleted(exchanges: list[tuple[Message, Message]]) -> None:
-    """A conversation deleted while its exchanges were being remembered took its memories
-    with it before theirs were written: forget those now."""
-    conversations = {question.conversation_id: question.conversation for question, _ in exchanges}
-    still_there = set(
-        Conversation.objects.filter(pk__in=conversations).values_list("pk", flat=True)
+class _Stored(NamedTuple):
+    """A message as an exchange is remembered from: its text, with its conversation's."""
+
+    id: int
+    content: str
+    conversation_id: int
+    user_id: int
+    title: str
+
+
+def _messages(ids: Sequence[int]) -> dict[int, _Stored]:
+    """The messages by id, with their conversations (those that still exist): one query,
+    written out (see `config.statements`)."""
+    if not ids:
+        return {}
+    sql = f"{_message_select(connection.vendor)}({statements.placeholders(len(ids))})"
+    return {row[0]: _Stored._make(row) for row in statements.fetch(sql, ids)}
+
+
+@functools.cache
+def _message_select(vendor: str) -> str:
+    """`SELECT` of `_Stored`'s fields by message id, up to the ids' ``IN`` (``vendor`` keys the
+    cache, since quoting is the backend's)."""
+    message, conversation = (
+        functools.partial(statements.column, model) for model in (Message, Conversation)
     )
-    for conversation_id in conversations.keys() - still_there:
-        retrieval.forget(user=conversations[conversation_id].user, conversation_id=conversation_id)
+    joined = f"{message('conversation_id')} = {conversation('id')}"
+    return (
+        f"SELECT {message('id')}, {message('content')}, {message('conversation_id')}, "  # noqa: S608
+        f"{conversation('user_id')}, {conversation('title')} FROM {statements.table(Message)} "
+        f"JOIN {statements.table(Conversation)} ON {joined} WHERE {message('id')} IN "
+    )
+
+
+def _forget_deleted(users_of: dict[int, int]) -> None:
+    """A conversation deleted while its exchanges were being remembered took its memories
+    with it before theirs were written: forget those now. ``users_of`` maps the batch's
+    conversations to their users."""
+    if not users_of:
+        return
+    table, id_ = statements.table(Conversation), statements.column(Conversation, "id")
+    sql = f"SELECT {id_} FROM {table} WHERE {id_} IN ({statements.placeholders(len(users_of))})"  # noqa: S608
+    still_there = {row[0] for row in statements.fetch(sql, list(users_of))}
+    for conversation_id in users_of.keys() - still_there:
+        retrieval.forget(user_id=users_of[conversation_id], conversation_id=conversation_id)
 
 
 class _Waiting:

@@ -4,8 +4,9 @@ Django's ORM spends about 1 ms of CPU building a query, several times what SQLit
 a small one, and a chat makes a dozen. The few fixed-shape reads every chat makes are written
 out here once instead; each has a test that it reads what the ORM query it replaces reads.
 
-Its writes go through `insert` and `update`: the same values the ORM would write (defaults,
-`auto_now`, the fields' own conversions), in a statement built once per model. They send no
+Its writes go through `insert`, `insert_all` and `update`: the same values the ORM would write
+(defaults, `auto_now`, the fields' own conversions), in a statement built once per model. The
+memory batches that follow chats use them too. They send no
 signals and run no validation, so they are only for models nothing listens to and values the
 caller already checked.
 """
@@ -24,6 +25,11 @@ M = TypeVar("M", bound=models.Model)
 def column(model: type[models.Model], field: str) -> str:
     """The quoted ``table.column`` of a model's field (its name or attname)."""
     return f"{table(model)}.{_quoted(_field(model, field))}"
+
+
+def name(model: type[models.Model], field: str) -> str:
+    """The quoted column of a model's field, unqualified (as an UPDATE's SET names it)."""
+    return _quoted(_field(model, field))
 
 
 def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
@@ -77,9 +83,7 @@ class Insert(Generic[M]):
         self._sql, self._fields, self._returning = _insert_statement(
             type(instance), connection.vendor
         )
-        self._values = [
-            f.get_db_prep_save(f.pre_save(instance, True), connection) for f in self._fields
-        ]
+        self._values = _values(instance, self._fields)
 
     def run(self) -> M:
         """Write the row; set the instance's pk."""
@@ -93,22 +97,64 @@ class Insert(Generic[M]):
         return instance
 
 
+def insert_all(instances: Sequence[M], *, ignore_conflicts: bool = False) -> list[M]:
+    """Write new instances of one model as `bulk_create` would, less its signals: a statement
+    per batch of rows; their pks are set, in order.
+
+    With ``ignore_conflicts`` a row that would break a unique constraint is left out
+    (``ON CONFLICT DO NOTHING``) and no pk is set, since which rows were left out is not known.
+    """
+    if not instances:
+        return []
+    model = type(instances[0])
+    head, fields, returning = _insert_parts(model, connection.vendor)
+    if not (ignore_conflicts or connection.features.can_return_rows_from_bulk_insert):
+        return [insert(instance) for instance in instances]  # no pks from a batch
+    size = max(1, connection.ops.bulk_batch_size(fields, instances))
+    row = f"({placeholders(len(fields))})"
+    with connection.cursor() as cursor:
+        for begin in range(0, len(instances), size):
+            batch = instances[begin : begin + size]
+            sql = f"{head} VALUES {', '.join([row] * len(batch))}"
+            sql += " ON CONFLICT DO NOTHING" if ignore_conflicts else returning
+            cursor.execute(sql, [value for item in batch for value in _values(item, fields)])
+            if ignore_conflicts:
+                continue
+            for instance, (pk,) in zip(batch, cursor.fetchall(), strict=True):
+                setattr(instance, model._meta.pk.attname, pk)
+                instance._state.adding = False
+                instance._state.db = connection.alias
+    return list(instances)
+
+
+def _values(instance: models.Model, fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
+    """The instance's values for ``fields`` as an INSERT writes them (defaults, `auto_now`)."""
+    return [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+
+
 @functools.cache
 def _insert_statement(
     model: type[models.Model], vendor: str
 ) -> tuple[str, list[models.Field[Any, Any]], bool]:
+    head, fields, returning = _insert_parts(model, vendor)
+    return f"{head} VALUES ({placeholders(len(fields))}){returning}", fields, bool(returning)
+
+
+@functools.cache
+def _insert_parts(
+    model: type[models.Model], vendor: str
+) -> tuple[str, list[models.Field[Any, Any]], str]:
+    """``INSERT INTO table (columns)``, the fields of those columns, and the ``RETURNING`` of
+    the key (empty where the database cannot return it)."""
     meta = model._meta
     if meta.parents or meta.auto_field is None:
         raise ValueError(f"{model.__name__} is not a single table with an automatic key.")
     fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
-    returning = bool(connection.features.can_return_columns_from_insert)
-    sql = (
-        f"INSERT INTO {table(model)} ({', '.join(_quoted(f) for f in fields)}) "  # noqa: S608
-        f"VALUES ({placeholders(len(fields))})"
-    )
-    if returning:
-        sql += f" RETURNING {_quoted(meta.auto_field)}"
-    return sql, fields, returning
+    head = f"INSERT INTO {table(model)} ({', '.join(_quoted(f) for f in fields)})"  # noqa: S608
+    returning = ""
+    if connection.features.can_return_columns_from_insert:
+        returning = f" RETURNING {_quoted(meta.auto_field)}"
+    return head, fields, returning
 
 
 def update(model: type[models.Model], where: Mapping[str, Any], **values: Any) -> int:

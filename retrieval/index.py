@@ -16,7 +16,7 @@ import logging
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.db import connection
 from django.dispatch import receiver
 
+from config import statements
 from retrieval import vectors
 from retrieval.exceptions import EmbedderMismatch
 from retrieval.models import Chunk, IndexState
@@ -362,14 +364,39 @@ def _rebuild_and_save(scope: str) -> LoadedIndex:
     return fresh
 
 
+STATE_FIELDS = ("id", "scope", "embedder", "dim", "version", "stamp")
+
+
+def states(scopes: Sequence[str], *, for_update: bool = False) -> list[IndexState]:
+    """The scopes' index states (those that exist), by scope, in one query; ``for_update``
+    locks their rows in that order, on a database that has row locks (see `config.statements`
+    for why it is written out)."""
+    sql = f"{_state_select(connection.vendor)}({statements.placeholders(len(scopes))}) "
+    sql += f"ORDER BY {statements.column(IndexState, 'scope')}"
+    if for_update and connection.features.has_select_for_update:
+        sql += f" {connection.ops.for_update_sql()}"
+    rows = statements.fetch(sql, scopes)
+    return [IndexState(**dict(zip(STATE_FIELDS, row, strict=True))) for row in rows]
+
+
+@functools.cache
+def _state_select(vendor: str) -> str:
+    """`SELECT` of `STATE_FIELDS` by scope, up to the scopes' ``IN`` (``vendor`` keys the
+    cache, since quoting is the backend's)."""
+    fields = ", ".join(statements.column(IndexState, name) for name in STATE_FIELDS)
+    scope = statements.column(IndexState, "scope")
+    return f"SELECT {fields} FROM {statements.table(IndexState)} WHERE {scope} IN "  # noqa: S608
+
+
 def _db_mark(scope: str) -> tuple[int, str]:
     """The scope's (version, stamp) in the database now."""
-    return _db_marks([scope])[scope]
+    state = _db_states([scope])[scope]
+    return state.version, state.stamp
 
 
-def _db_states(scopes: Collection[str]) -> dict[str, IndexState]:
+def _db_states(scopes: Sequence[str]) -> dict[str, IndexState]:
     """Each scope's row in the database now, in one query (an unsaved empty one if none)."""
-    found = {state.scope: state for state in IndexState.objects.filter(scope__in=scopes)}
+    found = {state.scope: state for state in states(scopes)}
     return {scope: found.get(scope) or _no_state(scope) for scope in scopes}
 
 
@@ -388,13 +415,6 @@ def _empty(state: IndexState) -> LoadedIndex:
         vectors=np.zeros((0, state.dim), np.float32),
         ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH,
     )
-
-
-def _db_marks(scopes: Collection[str]) -> dict[str, tuple[int, str]]:
-    """Each scope's (version, stamp) in the database now, in one query."""
-    rows = IndexState.objects.filter(scope__in=scopes).values_list("scope", "version", "stamp")
-    found = {scope: (version, stamp) for scope, version, stamp in rows}
-    return {scope: found.get(scope, (0, "")) for scope in scopes}
 
 
 def _mark(header: Header) -> tuple[int, str]:

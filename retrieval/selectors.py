@@ -82,7 +82,7 @@ def search(
     (and so the queries), at the price of returning fewer than ``k``.
     """
     scopes = [SHARED_SCOPE, user_scope(user.pk)] if user.pk is not None else [SHARED_SCOPE]
-    states = _states(scopes)
+    states = index.states(scopes)
     if not states:
         return []
     embedder = embedders.current()
@@ -142,24 +142,6 @@ def index_health() -> str:
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"The index folder {folder} is not writable.")
     return f"ok ({embedder.name}, scopes: {len(states)})"
-
-
-_STATE_FIELDS = ("id", "scope", "embedder", "dim", "version", "stamp")
-
-
-@functools.cache
-def _state_select(vendor: str) -> str:
-    """`SELECT` of `_STATE_FIELDS` by scope, up to the scopes' ``IN`` (see `config.statements`)."""
-    fields = ", ".join(statements.column(IndexState, name) for name in _STATE_FIELDS)
-    scope = statements.column(IndexState, "scope")
-    return f"SELECT {fields} FROM {statements.table(IndexState)} WHERE {scope} IN "  # noqa: S608
-
-
-def _states(scopes: Sequence[str]) -> list[IndexState]:
-    """The scopes' index states (those that exist), by scope."""
-    sql = f"{_state_select(connection.vendor)}({statements.placeholders(len(scopes))})"
-    rows = sorted(statements.fetch(sql, scopes), key=lambda row: row[1])
-    return [IndexState(**dict(zip(_STATE_FIELDS, row, strict=True))) for row in rows]
 
 
 def _check(states: Sequence[IndexState], embedder: Embedder, vector: np.ndarray) -> None:

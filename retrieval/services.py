@@ -124,9 +124,9 @@ def remember_all(exchanges: Sequence[indexing.Exchange]) -> list[Chunk | None]:
     return indexing.index_memories(exchanges)
 
 
-def forget(*, user: AbstractBaseUser, conversation_id: int | None = None) -> int:
-    """Drop ``user``'s memories of one conversation (or all of them); returns how many."""
-    return indexing.remove_memories(user_id=user.pk, conversation_id=conversation_id)
+def forget(*, user_id: int, conversation_id: int | None = None) -> int:
+    """Drop the user's memories of one conversation (or all of them); returns how many."""
+    return indexing.remove_memories(user_id=user_id, conversation_id=conversation_id)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,22 @@ def test_exchanges_wait_for_one_job_that_remembers_them_all(
     assert tasks.remember_waiting.call() == 1
 
 
+def test_a_memory_is_of_its_exchange_its_conversation_and_its_user(
+    held_jobs: Any, user: User, staff: User, user_api: APIClient, staff_api: APIClient
+) -> None:
+    _chat(user_api, "Do you deliver to the harbour?")
+    _chat(staff_api, "Is the tiramisu homemade?")
+
+    assert tasks.remember_waiting.call() == 2
+
+    for owner in (user, staff):
+        conversation = Conversation.objects.get(user=owner)
+        question, answer = conversation.messages.order_by("id")
+        memory = Chunk.objects.get(kind=Chunk.Kind.MEMORY, conversation_id=conversation.pk)
+        assert (memory.owner_id, memory.label) == (owner.pk, conversation.title)
+        assert memory.text == f"Q: {question.content}\nA: {answer.content}"
+
+
 def test_past_the_limit_a_request_remembers_the_waiting_exchanges_itself(
     held_jobs: Any, user: User, user_api: APIClient, monkeypatch: Any
 ) -> None:

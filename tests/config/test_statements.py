@@ -15,7 +15,7 @@ from billing.models import LedgerEntry, Wallet
 from chat import context
 from chat.models import Conversation, Message, RequestLog
 from config import statements
-from retrieval import selectors
+from retrieval import index
 from retrieval.models import IndexState, user_scope
 
 pytestmark = pytest.mark.django_db
@@ -50,10 +50,10 @@ def test_the_index_states_are_the_scopes_rows_by_scope(user: User) -> None:
             scope=scope, embedder="hashing", dim=384, version=version, stamp=f"s{version}"
         )
 
-    found = selectors._states([user_scope(user.pk), "shared", "user-nobody"])
+    found = index.states([user_scope(user.pk), "shared", "user-nobody"])
 
     def fields(state: IndexState) -> dict[str, Any]:
-        return {name: getattr(state, name) for name in selectors._STATE_FIELDS}
+        return {name: getattr(state, name) for name in index.STATE_FIELDS}
 
     by_orm = IndexState.objects.filter(scope__in=[user_scope(user.pk), "shared"])
     assert [fields(s) for s in found] == [fields(s) for s in by_orm.order_by("scope")]
@@ -124,6 +124,54 @@ def test_an_insert_by_hand_stores_the_row_the_orm_stores(user: User, staff: User
         # auto_now_add is set on the instance as on the row, and the instance counts as saved
         assert by_hand.created_at == type(by_hand).objects.get(pk=by_hand.pk).created_at
         assert by_hand._state.adding is False
+
+
+def test_a_batch_insert_stores_the_rows_the_orm_stores_and_sets_their_keys_in_order(
+    user: User, staff: User
+) -> None:
+    pairs = _pairs(user, staff)[1:]  # messages, ledger entries and request logs
+    for model in {type(by_orm) for by_orm, _ in pairs}:
+        by_orm = [a for a, _ in pairs if type(a) is model]
+        by_hand = [b for _, b in pairs if type(b) is model]
+        model.objects.bulk_create(by_orm)
+
+        assert statements.insert_all(by_hand) == by_hand
+
+        assert [_row(b) for b in by_hand] == [_row(a) for a in by_orm]
+        assert all(b._state.adding is False for b in by_hand)
+        ids = [b.pk for b in by_hand]
+        assert ids == sorted(ids) and min(ids) > max(a.pk for a in by_orm)
+
+
+def test_a_batch_insert_larger_than_a_statement_takes_keeps_every_row_in_order(
+    user: User, monkeypatch: Any
+) -> None:
+    conversation = Conversation.objects.create(user=user, title="many")
+    monkeypatch.setattr(connection.ops, "bulk_batch_size", lambda fields, objs: 3)
+    messages = [
+        Message(conversation=conversation, role="user", content=f"turn {n}") for n in range(8)
+    ]
+
+    statements.insert_all(messages)
+
+    stored = dict(Message.objects.values_list("pk", "content"))
+    assert [stored[m.pk] for m in messages] == [f"turn {n}" for n in range(8)]
+
+
+def test_a_batch_insert_that_ignores_conflicts_leaves_existing_rows_as_they_were() -> None:
+    IndexState.objects.create(scope="shared", embedder="hashing", dim=384, version=7)
+
+    statements.insert_all(
+        [
+            IndexState(scope="user-1", embedder="hashing", dim=384),
+            IndexState(scope="shared", embedder="other", dim=8),
+        ],
+        ignore_conflicts=True,
+    )
+
+    rows = IndexState.objects.order_by("scope").values_list("scope", "embedder", "version")
+    assert list(rows) == [("shared", "hashing", 7), ("user-1", "hashing", 0)]
+    assert statements.insert_all([]) == []
 
 
 def test_an_insert_made_early_writes_the_values_it_had_then(user: User) -> None:

@@ -107,7 +107,7 @@ def test_forgetting_a_conversation_drops_its_memories(user: User) -> None:
     _remember(user, 1, "Tell me about calzone", "A folded pizza.")
     _remember(user, 2, "Tell me about gelato", "Pistachio is best.")
 
-    assert services.forget(user=user, conversation_id=1) == 1
+    assert services.forget(user_id=user.pk, conversation_id=1) == 1
 
     assert selectors.passages_for(user, "calzone") == []
     assert len(selectors.passages_for(user, "gelato")) == 1
@@ -234,3 +234,24 @@ def test_users_remembered_for_the_first_time_cost_a_batch_no_more_queries(
     for user in newcomers:
         assert IndexState.objects.get(scope=user_scope(user.pk)).version == 1
         assert selectors.passages_for(user, "tiramisu")[0].text.startswith(f"Q: {user.username}")
+
+
+def test_a_batch_moves_each_scopes_version_once_to_one_new_stamp(
+    make_user: Callable[..., User],
+) -> None:
+    users = [make_user(f"regular{number}") for number in range(3)]
+    _remember(users[0], 1, "First visit: do you deliver?", "Yes, until ten.")
+    before = IndexState.objects.get(scope=user_scope(users[0].pk))
+
+    changes = indexing.bump_all(
+        [user_scope(u.pk) for u in reversed(users)], embedder="hashing", dim=384
+    )
+
+    states = {s.scope: s for s in IndexState.objects.filter(scope__startswith="user-")}
+    first = states[user_scope(users[0].pk)]
+    assert (first.version, changes[first.scope].previous) == (before.version + 1, before.stamp)
+    assert first.updated_at > before.updated_at
+    assert {(s.version, s.stamp) for s in states.values()} >= {(1, first.stamp)}
+    assert len({s.stamp for s in states.values()}) == 1 and first.stamp != before.stamp
+    for scope, change in changes.items():
+        assert (change.version, change.stamp) == (states[scope].version, states[scope].stamp)
