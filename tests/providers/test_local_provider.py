@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from providers.adapters.local import LocalProvider
-from providers.adapters.local.answers import matches
+from providers.adapters.local.answers import _first_mention, _piece_stems, matches
 from providers.adapters.local.hashing import hashing_embed
 from providers.adapters.local.tokens import count_tokens
 from providers.base import ProviderConfig
@@ -496,3 +496,22 @@ def test_a_sentences_kept_prefixes_match_exactly_what_the_definition_does(
     assert matches(term, frozenset(stems)) == matches(term, stems)
     assert matches("deliver", frozenset({"delivery"})) and matches("delivery", frozenset({"deliv"}))
     assert not matches("open", frozenset({"opera"}))
+
+
+_WORDS = st.text(alphabet="abdes", min_size=1, max_size=9)
+
+
+@given(pieces=st.lists(_WORDS, max_size=30), terms=st.lists(_STEMS, max_size=6))
+@settings(max_examples=300, deadline=None)
+def test_a_clip_starts_from_the_first_piece_a_question_term_matches(
+    pieces: list[str], terms: list[str]
+) -> None:
+    by_definition = next(
+        (
+            position
+            for position, piece in enumerate(pieces)
+            if any(matches(term, _piece_stems(piece)) for term in terms)
+        ),
+        0,
+    )
+    assert _first_mention(pieces, terms) == by_definition

@@ -184,8 +184,7 @@ def _clip(text: str, terms: Sequence[str]) -> str:
     if len(text) <= _MAX_SENTENCE_CHARS:
         return text if text[-1] in ".!?\"')" else text + "."
     pieces = text.split()
-    hit = next((i for i, piece in enumerate(pieces) if _mentions(piece, terms)), 0)
-    start = max(0, hit - 8)
+    start = max(0, _first_mention(pieces, terms) - 8)
     window: list[str] = []
     length = -1  # of the pieces joined by spaces: one space fewer than pieces
     for piece in pieces[start:]:
@@ -197,9 +196,24 @@ def _clip(text: str, terms: Sequence[str]) -> str:
     return prefix + " ".join(window) + "\u2026"
 
 
-def _mentions(piece: str, terms: Sequence[str]) -> bool:
-    stems = _piece_stems(piece)
-    return bool(stems) and any(matches(term, stems) for term in terms)
+def _first_mention(pieces: Sequence[str], terms: Sequence[str]) -> int:
+    """The position of the first piece whose stems a term `matches` (0 if none does).
+
+    The same test as ``matches(term, stems)`` for each term, turned inside out: a clip walks
+    tens of pieces, and one set lookup plus the long terms' prefix checks per stem cost a
+    fraction of a call per term and piece.
+    """
+    exact = frozenset(terms)
+    long_terms = [term for term in terms if len(term) >= _PREFIX_MIN]
+    for position, piece in enumerate(pieces):
+        for stem in _piece_stems(piece):
+            if stem in exact:
+                return position
+            if len(stem) >= _PREFIX_MIN:
+                for term in long_terms:
+                    if stem.startswith(term) or term.startswith(stem):
+                        return position
+    return 0
 
 
 # A run-on chunk is clipped each time it is quoted: its words' stems are worth keeping.
