@@ -5,10 +5,10 @@ a small one, and a chat makes a dozen. The few fixed-shape reads every chat make
 out here once instead; each has a test that it reads what the ORM query it replaces reads.
 
 Its writes go through `insert`, `insert_all` and `update`: the same values the ORM would write
-(defaults, `auto_now`, the fields' own conversions), in a statement built once per model. The
-memory batches that follow chats use them too. They send no
-signals and run no validation, so they are only for models nothing listens to and values the
-caller already checked.
+(defaults, `auto_now`, the fields' own conversions), in a statement built once per model; the
+memory batches that follow chats use them too. They send no signals and run no validation, so
+they are only for models nothing listens to and values the caller already checked; the key is
+always the database's, and models with database defaults or generated fields are refused.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 M = TypeVar("M", bound=models.Model)
 
@@ -32,10 +32,10 @@ def name(model: type[models.Model], field: str) -> str:
     return _quoted(_field(model, field))
 
 
-def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    found = model._meta.get_field(name)
+def _field(model: type[models.Model], field: str) -> models.Field[Any, Any]:
+    found = model._meta.get_field(field)
     if not isinstance(found, models.Field) or found.many_to_many or found.column is None:
-        raise ValueError(f"{model.__name__}.{name} is not a column.")
+        raise ValueError(f"{model.__name__}.{field} is not a column.")
     return found
 
 
@@ -99,29 +99,32 @@ class Insert(Generic[M]):
 
 def insert_all(instances: Sequence[M], *, ignore_conflicts: bool = False) -> list[M]:
     """Write new instances of one model as `bulk_create` would, less its signals: a statement
-    per batch of rows; their pks are set, in order.
+    per batch of rows, all or none of them; their pks are set, in order.
 
     With ``ignore_conflicts`` a row that would break a unique constraint is left out
-    (``ON CONFLICT DO NOTHING``) and no pk is set, since which rows were left out is not known.
+    (``ON CONFLICT DO NOTHING``: on SQLite too, where `bulk_create` writes ``INSERT OR IGNORE``,
+    which also drops rows failing NOT NULL or CHECK; here those raise) and no pk is set, since
+    which rows were left out is not known.
     """
     if not instances:
         return []
     model = type(instances[0])
     head, fields, returning = _insert_parts(model, connection.vendor)
     if not (ignore_conflicts or connection.features.can_return_rows_from_bulk_insert):
-        return [insert(instance) for instance in instances]  # no pks from a batch
+        with transaction.atomic(savepoint=False):
+            return [insert(instance) for instance in instances]  # no pks from a batch
     size = max(1, connection.ops.bulk_batch_size(fields, instances))
     row = f"({placeholders(len(fields))})"
-    with connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         for begin in range(0, len(instances), size):
             batch = instances[begin : begin + size]
             sql = f"{head} VALUES {', '.join([row] * len(batch))}"
             sql += " ON CONFLICT DO NOTHING" if ignore_conflicts else returning
             cursor.execute(sql, [value for item in batch for value in _values(item, fields)])
-            if ignore_conflicts:
-                continue
-            for instance, (pk,) in zip(batch, cursor.fetchall(), strict=True):
-                setattr(instance, model._meta.pk.attname, pk)
+            pks = [None] * len(batch) if ignore_conflicts else [pk for (pk,) in cursor.fetchall()]
+            for instance, pk in zip(batch, pks, strict=True):
+                if pk is not None:
+                    setattr(instance, model._meta.pk.attname, pk)
                 instance._state.adding = False
                 instance._state.db = connection.alias
     return list(instances)
@@ -150,6 +153,8 @@ def _insert_parts(
     if meta.parents or meta.auto_field is None:
         raise ValueError(f"{model.__name__} is not a single table with an automatic key.")
     fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+    if any(f.generated or f.db_default is not models.NOT_PROVIDED for f in fields):
+        raise ValueError(f"{model.__name__} has columns the database fills in.")
     head = f"INSERT INTO {table(model)} ({', '.join(_quoted(f) for f in fields)})"  # noqa: S608
     returning = ""
     if connection.features.can_return_columns_from_insert:

@@ -26,6 +26,7 @@ import numpy as np
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection
+from django.db.transaction import TransactionManagementError
 from django.dispatch import receiver
 
 from config import statements
@@ -370,7 +371,11 @@ STATE_FIELDS = ("id", "scope", "embedder", "dim", "version", "stamp")
 def states(scopes: Sequence[str], *, for_update: bool = False) -> list[IndexState]:
     """The scopes' index states (those that exist), by scope, in one query; ``for_update``
     locks their rows in that order, on a database that has row locks (see `config.statements`
-    for why it is written out)."""
+    for why it is written out). Locks are only taken inside a transaction."""
+    if for_update and not connection.in_atomic_block:
+        raise TransactionManagementError("Locking index states needs a transaction.")
+    if not scopes:
+        return []
     sql = f"{_state_select(connection.vendor)}({statements.placeholders(len(scopes))}) "
     sql += f"ORDER BY {statements.column(IndexState, 'scope')}"
     if for_update and connection.features.has_select_for_update:

@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.test import override_settings
 
 from accounts.models import User
@@ -172,6 +173,28 @@ def test_a_batch_insert_that_ignores_conflicts_leaves_existing_rows_as_they_were
     rows = IndexState.objects.order_by("scope").values_list("scope", "embedder", "version")
     assert list(rows) == [("shared", "hashing", 7), ("user-1", "hashing", 0)]
     assert statements.insert_all([]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_insert_is_all_or_nothing_across_its_statements(monkeypatch: Any) -> None:
+    monkeypatch.setattr(connection.ops, "bulk_batch_size", lambda fields, objs: 1)
+    states = [IndexState(scope=scope, embedder="hashing", dim=384) for scope in "abca"]
+
+    with pytest.raises(IntegrityError):
+        statements.insert_all(states)  # the fourth statement breaks the scopes' uniqueness
+
+    assert not IndexState.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_index_states_are_locked_only_inside_a_transaction() -> None:
+    IndexState.objects.create(scope="shared", embedder="hashing", dim=384)
+
+    with pytest.raises(TransactionManagementError):
+        index.states(["shared"], for_update=True)
+    with transaction.atomic():
+        assert [s.scope for s in index.states(["shared"], for_update=True)] == ["shared"]
+    assert index.states([]) == []
 
 
 def test_an_insert_made_early_writes_the_values_it_had_then(user: User) -> None:

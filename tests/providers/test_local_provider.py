@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from providers.adapters.local import LocalProvider
@@ -502,6 +502,10 @@ _WORDS = st.text(alphabet="abdes", min_size=1, max_size=9)
 
 
 @given(pieces=st.lists(_WORDS, max_size=30), terms=st.lists(_STEMS, max_size=6))
+@example(pieces=["we", "bring", "it", "by", "delivery"], terms=["deliver"])  # a prefix, late
+@example(pieces=["we", "deliver"], terms=["delivery", "de"])  # the stem is the prefix
+@example(pieces=["de", "deli"], terms=["delivery"])  # too short to be a prefix: no match
+@example(pieces=["bbbbbb", "aaaaa"], terms=["aaaaaa"])  # a term one letter longer
 @settings(max_examples=300, deadline=None)
 def test_a_clip_starts_from_the_first_piece_a_question_term_matches(
     pieces: list[str], terms: list[str]
@@ -515,3 +519,4 @@ def test_a_clip_starts_from_the_first_piece_a_question_term_matches(
         0,
     )
     assert _first_mention(pieces, terms) == by_definition
+    assert _first_mention(["we", "bring", "it", "by", "delivery"], ["deliver"]) == 4
