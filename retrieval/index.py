@@ -376,21 +376,22 @@ def states(scopes: Sequence[str], *, for_update: bool = False) -> list[IndexStat
         raise TransactionManagementError("Locking index states needs a transaction.")
     if not scopes:
         return []
-    sql = f"{_state_select(connection.vendor)}({statements.placeholders(len(scopes))}) "
-    sql += f"ORDER BY {statements.column(IndexState, 'scope')}"
-    if for_update and connection.features.has_select_for_update:
-        sql += f" {connection.ops.for_update_sql()}"
-    rows = statements.fetch(sql, scopes)
+    lock = for_update and connection.features.has_select_for_update
+    rows = statements.fetch(_state_select(connection.vendor, len(scopes), lock), scopes)
     return [IndexState(**dict(zip(STATE_FIELDS, row, strict=True))) for row in rows]
 
 
 @functools.cache
-def _state_select(vendor: str) -> str:
-    """`SELECT` of `STATE_FIELDS` by scope, up to the scopes' ``IN`` (``vendor`` keys the
-    cache, since quoting is the backend's)."""
+def _state_select(vendor: str, count: int, lock: bool) -> str:
+    """`SELECT` of `STATE_FIELDS` for ``count`` scopes, by scope, locking them with ``lock``:
+    written out once per shape (``vendor`` keys the cache, since quoting is the backend's)."""
     fields = ", ".join(statements.column(IndexState, name) for name in STATE_FIELDS)
     scope = statements.column(IndexState, "scope")
-    return f"SELECT {fields} FROM {statements.table(IndexState)} WHERE {scope} IN "  # noqa: S608
+    sql = (
+        f"SELECT {fields} FROM {statements.table(IndexState)} "  # noqa: S608
+        f"WHERE {scope} IN ({statements.placeholders(count)}) ORDER BY {scope}"
+    )
+    return f"{sql} {connection.ops.for_update_sql()}" if lock else sql
 
 
 def _db_mark(scope: str) -> tuple[int, str]:
