@@ -8,13 +8,14 @@ transaction and end in exactly one of `_finish` (answer stored) or `_fail` (refu
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from django.conf import settings
@@ -74,7 +75,14 @@ class Answer:
     order: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Field by field rather than `asdict`, which copies every nested list and dict deeply
+        # (40 us a turn); the caller gets its own lists and dicts one level down.
+        return {
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+            "sources": [dict(source) for source in self.sources],
+            "usage": dict(self.usage),
+            "order": copy.deepcopy(self.order),
+        }
 
 
 def _title(text: str) -> str:

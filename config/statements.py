@@ -9,6 +9,9 @@ Its writes go through `insert`, `insert_all` and `update`: the same values the O
 memory batches that follow chats use them too. They send no signals and run no validation, so
 they are only for models nothing listens to and values the caller already checked; the key is
 always the database's, and models with database defaults or generated fields are refused.
+
+Each call looks the connection up once (`_db`): `django.db.connection` is a proxy that finds
+the thread's connection again on every attribute, and a field's conversion asks it several.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
 
@@ -39,12 +43,17 @@ def _field(model: type[models.Model], field: str) -> models.Field[Any, Any]:
     return found
 
 
+def _db() -> BaseDatabaseWrapper:
+    """This thread's default connection itself, not the `django.db.connection` proxy."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def _quoted(field: models.Field[Any, Any]) -> str:
-    return connection.ops.quote_name(str(field.column))
+    return _db().ops.quote_name(str(field.column))
 
 
 def table(model: type[models.Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+    return _db().ops.quote_name(model._meta.db_table)
 
 
 def literal(value: str) -> str:
@@ -61,7 +70,7 @@ def placeholders(count: int) -> str:
 
 def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Every row of one statement on the default database."""
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -79,21 +88,21 @@ class Insert(Generic[M]):
     """
 
     def __init__(self, instance: M) -> None:
+        db = _db()
         self.instance = instance
-        self._sql, self._fields, self._returning = _insert_statement(
-            type(instance), connection.vendor
-        )
-        self._values = _values(instance, self._fields)
+        self._sql, self._fields, self._returning = _insert_statement(type(instance), db.vendor)
+        self._values = _values(instance, self._fields, db)
 
     def run(self) -> M:
         """Write the row; set the instance's pk."""
-        with connection.cursor() as cursor:
+        db = _db()
+        with db.cursor() as cursor:
             cursor.execute(self._sql, self._values)
             pk = cursor.fetchone()[0] if self._returning else cursor.lastrowid
         instance = self.instance
         setattr(instance, type(instance)._meta.pk.attname, pk)
         instance._state.adding = False
-        instance._state.db = connection.alias
+        instance._state.db = db.alias
         return instance
 
 
@@ -108,31 +117,33 @@ def insert_all(instances: Sequence[M], *, ignore_conflicts: bool = False) -> lis
     """
     if not instances:
         return []
-    model = type(instances[0])
-    head, fields, returning = _insert_parts(model, connection.vendor)
-    if not (ignore_conflicts or connection.features.can_return_rows_from_bulk_insert):
+    model, db = type(instances[0]), _db()
+    head, fields, returning = _insert_parts(model, db.vendor)
+    if not (ignore_conflicts or db.features.can_return_rows_from_bulk_insert):
         with transaction.atomic(savepoint=False):
             return [insert(instance) for instance in instances]  # no pks from a batch
-    size = max(1, connection.ops.bulk_batch_size(fields, instances))
+    size = max(1, db.ops.bulk_batch_size(fields, instances))
     row = f"({placeholders(len(fields))})"
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), db.cursor() as cursor:
         for begin in range(0, len(instances), size):
             batch = instances[begin : begin + size]
             sql = f"{head} VALUES {', '.join([row] * len(batch))}"
             sql += " ON CONFLICT DO NOTHING" if ignore_conflicts else returning
-            cursor.execute(sql, [value for item in batch for value in _values(item, fields)])
+            cursor.execute(sql, [value for item in batch for value in _values(item, fields, db)])
             pks = [None] * len(batch) if ignore_conflicts else [pk for (pk,) in cursor.fetchall()]
             for instance, pk in zip(batch, pks, strict=True):
                 if pk is not None:
                     setattr(instance, model._meta.pk.attname, pk)
                 instance._state.adding = False
-                instance._state.db = connection.alias
+                instance._state.db = db.alias
     return list(instances)
 
 
-def _values(instance: models.Model, fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
+def _values(
+    instance: models.Model, fields: Sequence[models.Field[Any, Any]], db: BaseDatabaseWrapper
+) -> list[Any]:
     """The instance's values for ``fields`` as an INSERT writes them (defaults, `auto_now`)."""
-    return [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    return [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
 
 
 @functools.cache
@@ -157,7 +168,7 @@ def _insert_parts(
         raise ValueError(f"{model.__name__} has columns the database fills in.")
     head = f"INSERT INTO {table(model)} ({', '.join(_quoted(f) for f in fields)})"  # noqa: S608
     returning = ""
-    if connection.features.can_return_columns_from_insert:
+    if _db().features.can_return_columns_from_insert:
         returning = f" RETURNING {_quoted(meta.auto_field)}"
     return head, fields, returning
 
@@ -171,17 +182,28 @@ def update(model: type[models.Model], where: Mapping[str, Any], **values: Any) -
     """
     if not values or not where:
         raise ValueError("An update needs values to set and conditions to match.")
-    sets = [_field(model, name) for name in values]
-    conditions = [_field(model, name) for name in where]
-    sql = (
-        f"UPDATE {table(model)} SET {', '.join(f'{_quoted(f)} = %s' for f in sets)} "  # noqa: S608
-        f"WHERE {' AND '.join(f'{_quoted(f)} = %s' for f in conditions)}"
-    )
-    params = [f.get_db_prep_save(v, connection) for f, v in zip(sets, values.values(), strict=True)]
+    db = _db()
+    sql, sets, conditions = _update_statement(model, db.vendor, tuple(values), tuple(where))
+    params = [f.get_db_prep_save(v, db) for f, v in zip(sets, values.values(), strict=True)]
     params += [
-        f.get_db_prep_value(v, connection, prepared=False)
+        f.get_db_prep_value(v, db, prepared=False)
         for f, v in zip(conditions, where.values(), strict=True)
     ]
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
+
+
+@functools.cache
+def _update_statement(
+    model: type[models.Model], vendor: str, sets: tuple[str, ...], where: tuple[str, ...]
+) -> tuple[str, list[models.Field[Any, Any]], list[models.Field[Any, Any]]]:
+    """`update`'s statement for these fields, written once per shape (``vendor`` keys the
+    cache, since quoting is the backend's)."""
+    set_fields = [_field(model, name) for name in sets]
+    conditions = [_field(model, name) for name in where]
+    sql = (
+        f"UPDATE {table(model)} SET {', '.join(f'{_quoted(f)} = %s' for f in set_fields)} "  # noqa: S608
+        f"WHERE {' AND '.join(f'{_quoted(f)} = %s' for f in conditions)}"
+    )
+    return sql, set_fields, conditions

@@ -3,6 +3,7 @@ of the answer, field for field and byte for byte once rendered."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -54,3 +55,17 @@ def test_the_body_is_what_the_documented_serializer_makes(user: Any) -> None:
         assert type(body["source"]) is str
     assert body["order"]["total"] == "17.00"
     assert body["order"]["confirmed_at"].endswith("Z")
+
+
+def test_as_dict_holds_every_field_and_shares_no_list_or_dict_with_the_answer() -> None:
+    answer = _answer(order={"id": 3, "lines": [{"sku": "PZ-MARG", "quantity": 2}]})
+
+    body = answer.as_dict()
+
+    assert body == dataclasses.asdict(answer)
+    body["sources"][0]["score"] = 0
+    body["usage"]["prompt_tokens"] = 0
+    body["order"]["lines"][0]["quantity"] = 9
+    assert answer.sources[0]["score"] == 0.6123
+    assert answer.usage["prompt_tokens"] == 1890
+    assert answer.order == {"id": 3, "lines": [{"sku": "PZ-MARG", "quantity": 2}]}

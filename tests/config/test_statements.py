@@ -231,6 +231,24 @@ def test_an_update_changes_only_the_rows_every_condition_matches(user: User, sta
     assert theirs.title == "theirs"
 
 
+def test_updates_of_one_model_by_other_fields_each_set_and_match_their_own(user: User) -> None:
+    conversation = Conversation.objects.create(user=user, title="shapes")
+    message = Message.objects.create(conversation=conversation, role="user", content="q")
+
+    # Each shape's statement is written once and kept: the next shape must not get it.
+    statements.update(Message, {"id": message.pk}, status=Message.Status.OK)
+    statements.update(Message, {"id": message.pk, "role": "user"}, content="asked")
+    statements.update(Message, {"id": message.pk}, tokens_charged=7, status=Message.Status.FAILED)
+    assert statements.update(Message, {"id": message.pk, "role": "assistant"}, content="x") == 0
+
+    message.refresh_from_db()
+    assert (message.status, message.content, message.tokens_charged) == (
+        Message.Status.FAILED,
+        "asked",
+        7,
+    )
+
+
 def test_an_update_without_values_or_conditions_is_refused(user: User) -> None:
     Conversation.objects.create(user=user, title="kept")
     with pytest.raises(ValueError, match="conditions"):
