@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connection
 from django_tasks import task
 
 from chat.models import Conversation, Message
@@ -80,7 +79,7 @@ def _messages(ids: Sequence[int]) -> dict[int, _Stored]:
     written out (see `config.statements`)."""
     if not ids:
         return {}
-    sql = f"{_message_select(connection.vendor)}({statements.placeholders(len(ids))})"
+    sql = f"{_message_select(statements.db().vendor)}({statements.placeholders(len(ids))})"
     return {row[0]: _Stored._make(row) for row in statements.fetch(sql, ids)}
 
 

@@ -10,7 +10,7 @@ memory batches that follow chats use them too. They send no signals and run no v
 they are only for models nothing listens to and values the caller already checked; the key is
 always the database's, and models with database defaults or generated fields are refused.
 
-Each call looks the connection up once (`_db`): `django.db.connection` is a proxy that finds
+Each call looks the connection up once (`db`): `django.db.connection` is a proxy that finds
 the thread's connection again on every attribute, and a field's conversion asks it several.
 """
 
@@ -43,17 +43,17 @@ def _field(model: type[models.Model], field: str) -> models.Field[Any, Any]:
     return found
 
 
-def _db() -> BaseDatabaseWrapper:
+def db() -> BaseDatabaseWrapper:
     """This thread's default connection itself, not the `django.db.connection` proxy."""
     return connections[DEFAULT_DB_ALIAS]
 
 
 def _quoted(field: models.Field[Any, Any]) -> str:
-    return _db().ops.quote_name(str(field.column))
+    return db().ops.quote_name(str(field.column))
 
 
 def table(model: type[models.Model]) -> str:
-    return _db().ops.quote_name(model._meta.db_table)
+    return db().ops.quote_name(model._meta.db_table)
 
 
 def literal(value: str) -> str:
@@ -70,7 +70,7 @@ def placeholders(count: int) -> str:
 
 def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Every row of one statement on the default database."""
-    with _db().cursor() as cursor:
+    with db().cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -88,21 +88,21 @@ class Insert(Generic[M]):
     """
 
     def __init__(self, instance: M) -> None:
-        db = _db()
+        conn = db()
         self.instance = instance
-        self._sql, self._fields, self._returning = _insert_statement(type(instance), db.vendor)
-        self._values = _values(instance, self._fields, db)
+        self._sql, self._fields, self._returning = _insert_statement(type(instance), conn.vendor)
+        self._values = _values(instance, self._fields, conn)
 
     def run(self) -> M:
         """Write the row; set the instance's pk."""
-        db = _db()
-        with db.cursor() as cursor:
+        conn = db()
+        with conn.cursor() as cursor:
             cursor.execute(self._sql, self._values)
             pk = cursor.fetchone()[0] if self._returning else cursor.lastrowid
         instance = self.instance
         setattr(instance, type(instance)._meta.pk.attname, pk)
         instance._state.adding = False
-        instance._state.db = db.alias
+        instance._state.db = conn.alias
         return instance
 
 
@@ -117,33 +117,33 @@ def insert_all(instances: Sequence[M], *, ignore_conflicts: bool = False) -> lis
     """
     if not instances:
         return []
-    model, db = type(instances[0]), _db()
-    head, fields, returning = _insert_parts(model, db.vendor)
-    if not (ignore_conflicts or db.features.can_return_rows_from_bulk_insert):
+    model, conn = type(instances[0]), db()
+    head, fields, returning = _insert_parts(model, conn.vendor)
+    if not (ignore_conflicts or conn.features.can_return_rows_from_bulk_insert):
         with transaction.atomic(savepoint=False):
             return [insert(instance) for instance in instances]  # no pks from a batch
-    size = max(1, db.ops.bulk_batch_size(fields, instances))
+    size = max(1, conn.ops.bulk_batch_size(fields, instances))
     row = f"({placeholders(len(fields))})"
-    with transaction.atomic(savepoint=False), db.cursor() as cursor:
+    with transaction.atomic(savepoint=False), conn.cursor() as cursor:
         for begin in range(0, len(instances), size):
             batch = instances[begin : begin + size]
             sql = f"{head} VALUES {', '.join([row] * len(batch))}"
             sql += " ON CONFLICT DO NOTHING" if ignore_conflicts else returning
-            cursor.execute(sql, [value for item in batch for value in _values(item, fields, db)])
+            cursor.execute(sql, [value for item in batch for value in _values(item, fields, conn)])
             pks = [None] * len(batch) if ignore_conflicts else [pk for (pk,) in cursor.fetchall()]
             for instance, pk in zip(batch, pks, strict=True):
                 if pk is not None:
                     setattr(instance, model._meta.pk.attname, pk)
                 instance._state.adding = False
-                instance._state.db = db.alias
+                instance._state.db = conn.alias
     return list(instances)
 
 
 def _values(
-    instance: models.Model, fields: Sequence[models.Field[Any, Any]], db: BaseDatabaseWrapper
+    instance: models.Model, fields: Sequence[models.Field[Any, Any]], conn: BaseDatabaseWrapper
 ) -> list[Any]:
     """The instance's values for ``fields`` as an INSERT writes them (defaults, `auto_now`)."""
-    return [f.get_db_prep_save(f.pre_save(instance, True), db) for f in fields]
+    return [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in fields]
 
 
 @functools.cache
@@ -168,7 +168,7 @@ def _insert_parts(
         raise ValueError(f"{model.__name__} has columns the database fills in.")
     head = f"INSERT INTO {table(model)} ({', '.join(_quoted(f) for f in fields)})"  # noqa: S608
     returning = ""
-    if _db().features.can_return_columns_from_insert:
+    if db().features.can_return_columns_from_insert:
         returning = f" RETURNING {_quoted(meta.auto_field)}"
     return head, fields, returning
 
@@ -182,14 +182,14 @@ def update(model: type[models.Model], where: Mapping[str, Any], **values: Any) -
     """
     if not values or not where:
         raise ValueError("An update needs values to set and conditions to match.")
-    db = _db()
-    sql, sets, conditions = _update_statement(model, db.vendor, tuple(values), tuple(where))
-    params = [f.get_db_prep_save(v, db) for f, v in zip(sets, values.values(), strict=True)]
+    conn = db()
+    sql, sets, conditions = _update_statement(model, conn.vendor, tuple(values), tuple(where))
+    params = [f.get_db_prep_save(v, conn) for f, v in zip(sets, values.values(), strict=True)]
     params += [
-        f.get_db_prep_value(v, db, prepared=False)
+        f.get_db_prep_value(v, conn, prepared=False)
         for f, v in zip(conditions, where.values(), strict=True)
     ]
-    with db.cursor() as cursor:
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 

@@ -372,12 +372,13 @@ def states(scopes: Sequence[str], *, for_update: bool = False) -> list[IndexStat
     """The scopes' index states (those that exist), by scope, in one query; ``for_update``
     locks their rows in that order, on a database that has row locks (see `config.statements`
     for why it is written out). Locks are only taken inside a transaction."""
-    if for_update and not connection.in_atomic_block:
+    conn = statements.db()
+    if for_update and not conn.in_atomic_block:
         raise TransactionManagementError("Locking index states needs a transaction.")
     if not scopes:
         return []
-    lock = for_update and connection.features.has_select_for_update
-    rows = statements.fetch(_state_select(connection.vendor, len(scopes), lock), scopes)
+    lock = for_update and conn.features.has_select_for_update
+    rows = statements.fetch(_state_select(conn.vendor, len(scopes), lock), scopes)
     return [IndexState(**dict(zip(STATE_FIELDS, row, strict=True))) for row in rows]
 
 

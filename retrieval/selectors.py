@@ -16,7 +16,6 @@ from typing import NamedTuple
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from config import statements
@@ -211,7 +210,7 @@ def _hit_select(vendor: str) -> str:
 
 def _hit_rows(chunk_ids: Sequence[int]) -> list[_HitRow]:
     """The chunks' `_HIT_FIELDS`, by primary key; those that no longer exist are missing."""
-    sql = f"{_hit_select(connection.vendor)}({statements.placeholders(len(chunk_ids))})"
+    sql = f"{_hit_select(statements.db().vendor)}({statements.placeholders(len(chunk_ids))})"
     return list(map(_HitRow._make, statements.fetch(sql, chunk_ids)))
 
 

@@ -519,4 +519,7 @@ def test_a_clip_starts_from_the_first_piece_a_question_term_matches(
         0,
     )
     assert _first_mention(pieces, terms) == by_definition
+
+
+def test_a_clip_starts_at_a_late_word_the_term_is_a_prefix_of() -> None:
     assert _first_mention(["we", "bring", "it", "by", "delivery"], ["deliver"]) == 4
