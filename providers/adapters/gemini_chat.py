@@ -4,13 +4,16 @@ Google's maintained ``google-genai`` SDK."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+import os
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,7 @@ from providers.exceptions import (
     ProviderUnavailable,
 )
 from providers.rendering import render, vendor_schema
+from providers.transport import reconnecting_transport
 from providers.types import Completion, Message, Prompt, StreamEvent, TextDelta, ToolCall, Usage
 
 INSTALL_HINT = "pip install google-genai"
@@ -77,13 +81,16 @@ class GeminiProvider(Provider):
         self._timeout_errors, self._transport_errors = _http_errors()
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
         self._signatures_lock = threading.Lock()
-        # The SDK's default retry policy is none; keep it that way, the registry falls back.
+        # The SDK's default retry policy is none; keep it that way, the registry falls back. The
+        # transport still sends a request again when the server dropped its kept-alive connection
+        # (providers.transport); the SDK runs on the httpx flavour the transport is of.
         self._client = genai.Client(
             vertexai=False,
             api_key=config.api_key or PLACEHOLDER_KEY,
             http_options=types.HttpOptions(
                 base_url=config.base_url or None,
                 timeout=max(int(config.timeout_s * 1000), 1),
+                client_args={"transport": reconnecting_transport(_http_library())},
             ),
         )
 
@@ -286,6 +293,17 @@ def _error_details(err: Any) -> list[dict[str, Any]]:
     body = err.details if isinstance(err.details, dict) else {}
     details = body.get("error", body).get("details") or []
     return [detail for detail in details if isinstance(detail, dict)]
+
+
+def _http_library() -> ModuleType:
+    """The httpx flavour the SDK would pick itself: ``GOOGLE_GENAI_HTTP_CLIENT``, else httpx2."""
+    chosen = os.environ.get("GOOGLE_GENAI_HTTP_CLIENT", "").strip().lower()
+    for name in [chosen] if chosen in ("httpx", "httpx2") else ["httpx2", "httpx"]:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ProviderNotConfigured(f"Neither httpx2 nor httpx is installed: {INSTALL_HINT}")
 
 
 def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:

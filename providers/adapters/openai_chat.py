@@ -25,6 +25,7 @@ from providers.exceptions import (
     ProviderUnavailable,
 )
 from providers.rendering import render, vendor_schema
+from providers.transport import library_of, reconnecting_transport
 from providers.types import Completion, Message, Prompt, StreamEvent, TextDelta, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -62,12 +63,15 @@ class OpenAIProvider(Provider):
             )
         self._sdk = openai
         # Retries are the registry's job (fallbacks); one SDK retry loop per call would multiply
-        # the user's wait by three before a fallback is even tried.
+        # the user's wait by three before a fallback is even tried. The transport still sends a
+        # request again when the server dropped its kept-alive connection (providers.transport).
+        http = library_of(openai.DefaultHttpxClient)
         self._client = openai.OpenAI(
             api_key=config.api_key or PLACEHOLDER_KEY,
             base_url=config.base_url or DEFAULT_BASE_URL,
             timeout=config.timeout_s,
             max_retries=0,
+            http_client=openai.DefaultHttpxClient(transport=reconnecting_transport(http)),
         )
 
     def complete(self, prompt: Prompt, *, model: str | None = None) -> Completion:

@@ -150,6 +150,19 @@ def test_every_provider_failure_is_refunded_and_recorded(
         assert response["Retry-After"] == "7"
 
 
+def test_a_chat_whose_model_server_dropped_the_connection_is_answered_and_charged_once(
+    user_api: APIClient, user: User, openai_model: FakeOpenAI
+):
+    openai_model.enqueue(Reply.hang_up(), Reply.answer("Still here."))
+
+    response = chat(user_api, "Are you there?")
+
+    assert response.status_code == 200
+    assert response.json()["response"] == "Still here."
+    assert ledger(user) == [("signup_grant", 4000), ("chat_charge", -100)]
+    assert len(openai_model.chat_requests()) == 2
+
+
 def test_a_failed_turn_is_left_out_of_the_next_prompt(
     user_api: APIClient, openai_model: FakeOpenAI
 ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -324,6 +324,36 @@ def test_an_answer_slower_than_the_timeout_raises_timeout(
 
     with pytest.raises(ProviderTimeout):
         make_provider(timeout_s=0.5).complete(QUESTION)
+
+    assert len(fake_gemini.generate_requests()) == 1  # a slow server is not asked twice
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_a_kept_alive_connection_dropped_without_an_answer_is_asked_again_on_a_new_one(
+    fake_gemini: FakeGemini, make_provider: MakeProvider, how: Literal["close", "reset"]
+) -> None:
+    fake_gemini.enqueue(Reply.answer("first"), Reply.hang_up(how), Reply.answer("second"))
+    provider = make_provider()
+
+    assert provider.complete(QUESTION).text == "first"
+    assert "".join(e.text for e in provider.stream(QUESTION) if isinstance(e, TextDelta)) == (
+        "second"
+    )
+
+    first, dropped, _ = (r.client_port for r in fake_gemini.generate_requests())
+    assert dropped == first  # the second question went on the connection the first left open
+
+
+def test_a_request_dropped_twice_raises_unavailable_after_two_tries(
+    fake_gemini: FakeGemini, make_provider: MakeProvider
+) -> None:
+    fake_gemini.enqueue(Reply.hang_up(), Reply.hang_up("reset"), Reply.answer("not asked"))
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        make_provider().complete(QUESTION)
+
+    assert caught.value.retryable is True
+    assert len(fake_gemini.generate_requests()) == 2
 
 
 def test_a_stream_that_stalls_mid_answer_raises_timeout_after_its_first_deltas(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -272,6 +273,51 @@ def test_an_answer_slower_than_the_timeout_raises_timeout(
 
     with pytest.raises(ProviderTimeout):
         make_provider(timeout_s=0.5).complete(QUESTION)
+
+    assert len(fake_openai.chat_requests()) == 1  # a slow server is not asked twice
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_a_kept_alive_connection_dropped_without_an_answer_is_asked_again_on_a_new_one(
+    fake_openai: FakeOpenAI, make_provider: MakeProvider, how: Literal["close", "reset"]
+) -> None:
+    # What a server does when its keep-alive timeout ends as a request arrives.
+    fake_openai.enqueue(Reply.answer("first"), Reply.hang_up(how), Reply.answer("second"))
+    provider = make_provider()
+
+    assert provider.complete(QUESTION).text == "first"
+    assert provider.complete(QUESTION).text == "second"
+
+    first, dropped, _ = (r.client_port for r in fake_openai.chat_requests())
+    assert dropped == first  # the second question went on the connection the first left open
+
+
+def test_the_second_try_goes_on_a_new_connection_not_another_idle_one(
+    fake_openai: FakeOpenAI, make_provider: MakeProvider
+) -> None:
+    # Connections left idle together time out together: the pool's others may be closing too.
+    provider = make_provider()
+    fake_openai.enqueue(Reply.answer("a", delay=0.3), Reply.answer("b", delay=0.3))
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: provider.complete(QUESTION), range(2)))
+    fake_openai.enqueue(Reply.hang_up(), Reply.answer("again"))
+
+    assert provider.complete(QUESTION).text == "again"
+
+    *idle, dropped, again = (r.client_port for r in fake_openai.chat_requests())
+    assert len(set(idle)) == 2 and dropped in idle and again not in idle
+
+
+def test_a_request_dropped_twice_raises_unavailable_after_two_tries(
+    fake_openai: FakeOpenAI, make_provider: MakeProvider
+) -> None:
+    fake_openai.enqueue(Reply.hang_up(), Reply.hang_up("reset"), Reply.answer("not asked"))
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        list(make_provider().stream(QUESTION))
+
+    assert caught.value.retryable is True
+    assert len(fake_openai.chat_requests()) == 2
 
 
 def test_a_stream_that_stalls_mid_answer_raises_timeout_after_its_first_deltas(

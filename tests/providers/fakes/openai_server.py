@@ -66,6 +66,9 @@ class FakeOpenAI(FakeVendorServer):
         self.sleep(reply.delay)
         if self.closing.is_set():
             return
+        if reply.dropped:
+            out.hang_up(reply.dropped)
+            return
         if reply.status >= 300:
             out.json(reply.status, _error_body(reply.status, reply.message), reply.headers)
             return

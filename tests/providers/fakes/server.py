@@ -4,13 +4,15 @@ requests received, and a thread serving 127.0.0.1 on a random port."""
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self, cast
+from typing import Any, Literal, Self, cast
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -33,7 +35,9 @@ class Reply:
     vendor's error body (``message``) and ``headers``. ``delay`` stalls before the answer (to
     provoke client timeouts), ``chunk_delay`` between streamed events after the first
     ``fast_events``; ``error_after_chunks`` ends a stream with the vendor's in-stream error
-    event after that many text chunks.
+    event after that many text chunks. A ``dropped`` reply is no answer at all: the server
+    closes the connection ("close") or resets it ("reset"), as one does when it times out a
+    kept-alive connection just as a request arrives on it.
     """
 
     text: str = ""
@@ -49,6 +53,7 @@ class Reply:
     chunks: list[str] | None = None
     error_after_chunks: int | None = None
     finish_reason: str | None = None
+    dropped: Literal["close", "reset"] | None = None
 
     @classmethod
     def answer(cls, text: str, **options: Any) -> Reply:
@@ -58,6 +63,10 @@ class Reply:
     def tool_call(cls, name: str, arguments: Mapping[str, Any] | str, **options: Any) -> Reply:
         call_options = {k: options.pop(k) for k in ("id", "signature") if k in options}
         return cls(tool_calls=[FakeToolCall(name, arguments, **call_options)], **options)
+
+    @classmethod
+    def hang_up(cls, how: Literal["close", "reset"] = "close") -> Reply:
+        return cls(dropped=how)
 
     @classmethod
     def failure(cls, status: int, message: str = "", **options: Any) -> Reply:
@@ -80,6 +89,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # tells which connection it came on
 
     @property
     def json(self) -> Any:
@@ -99,6 +109,7 @@ class FakeVendorServer:
         self.replies: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
         self.closing = threading.Event()
+        self.resets: set[int] = set()  # connections to close without a FIN first
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -186,6 +197,15 @@ class Response:
         handler.wfile.write(payload)
         handler.wfile.flush()
 
+    def hang_up(self, how: Literal["close", "reset"]) -> None:
+        """Answer nothing: close the connection, or reset it (SO_LINGER 0 sends an RST)."""
+        handler = self._handler
+        if how == "reset":
+            connection = handler.connection
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._fake.resets.add(connection.fileno())
+        handler.close_connection = True
+
     def sse(self, events: Iterator[str], *, chunk_delay: float = 0.0, fast_events: int = 1) -> None:
         """Send each event as one ``data:`` line, pausing ``chunk_delay`` before each event
         after the first ``fast_events``."""
@@ -212,6 +232,13 @@ class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     fake: FakeVendorServer
+
+    def shutdown_request(self, request: Any) -> None:
+        if request.fileno() in self.fake.resets:
+            self.fake.resets.discard(request.fileno())
+            self.close_request(request)  # with SO_LINGER 0, the peer gets an RST
+        else:
+            super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up (timeouts under test, pools closing) are expected, not failures.
@@ -240,6 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(url.query),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
+            client_port=self.client_address[1],
         )
         fake = cast(_QuietServer, self.server).fake
         fake.record(request)
