@@ -278,7 +278,7 @@ def test_an_answer_slower_than_the_timeout_raises_timeout(
 
 
 @pytest.mark.parametrize("how", ["close", "reset"])
-def test_a_kept_alive_connection_dropped_without_an_answer_is_asked_again_on_a_new_one(
+def test_a_kept_alive_connection_dropped_without_an_answer_is_asked_again(
     fake_openai: FakeOpenAI, make_provider: MakeProvider, how: Literal["close", "reset"]
 ) -> None:
     # What a server does when its keep-alive timeout ends as a request arrives.
