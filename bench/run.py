@@ -147,7 +147,7 @@ def _environment(data_dir: Path, database_url: str, overrides: list[str]) -> dic
         # The documented defaults, pinned so a developer's .env cannot change what is measured.
         "DEBUG": "false",
         "TALLY_ENV": "development",
-        "CACHE_URL": "locmemcache://tally",
+        "CACHE_URL": f"filecache://{data_dir / 'cache'}",
         "CONN_MAX_AGE": "0",
         "EMBEDDER": "hashing",
         "LLM_PROVIDER": "local",

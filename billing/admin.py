@@ -30,13 +30,25 @@ class WalletAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Top up selected wallets", permissions=("change",))
+    def has_top_up_permission(self, request: HttpRequest) -> bool:
+        return services.top_up_allowed(by=cast(AbstractBaseUser, request.user))
+
+    @admin.action(description="Top up selected wallets", permissions=("top_up",))
     def top_up_selected(
         self, request: HttpRequest, queryset: QuerySet[Wallet]
     ) -> HttpResponse | None:
         form = TopUpForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             wallets = list(queryset.select_related("user"))
+            by = cast(AbstractBaseUser, request.user)
+            refused = [w.user for w in wallets if not services.top_up_allowed(by=by, user=w.user)]
+            if refused:
+                self.message_user(
+                    request,
+                    "Only a superuser may top up their own wallet; nothing was added.",
+                    messages.ERROR,
+                )
+                return None
             for wallet in wallets:
                 services.top_up(
                     user=wallet.user,
@@ -63,7 +75,16 @@ class WalletAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "username", "kind", "delta", "balance_after", "reference")
+    list_display = (
+        "id",
+        "created_at",
+        "username",
+        "kind",
+        "delta",
+        "balance_after",
+        "reference",
+        "created_by",
+    )
     list_filter = ("kind", "created_at")
     search_fields = ("username", "reference", "note")
     # No date_hierarchy: it runs SELECT DISTINCT date_trunc(…) over the whole ledger.

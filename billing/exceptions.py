@@ -22,3 +22,8 @@ class InvalidAmount(BillingError):
 
 class LedgerIsAppendOnly(BillingError):
     """Ledger entries are never edited or deleted; corrections are new entries."""
+
+
+class TopUpNotAllowed(BillingError):
+    """The caller may not make this top-up: they lack the `billing.top_up` permission, or it is
+    their own wallet and they are not a superuser (HTTP 403)."""

@@ -73,6 +73,8 @@ class LedgerEntry(models.Model):
     class Meta:
         verbose_name_plural = "ledger entries"
         ordering = ("-id",)
+        # Crediting wallets is its own right, not something every staff account may do.
+        permissions = (("top_up", "Can top up wallets"),)
         indexes: ClassVar = [
             models.Index(fields=["wallet", "-id"], name="ledger_wallet_newest"),
             models.Index(fields=["kind", "reference"], name="ledger_kind_reference"),

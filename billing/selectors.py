@@ -16,4 +16,6 @@ def balance_of(*, user: AbstractBaseUser) -> int:
 
 def ledger_of(*, user: AbstractBaseUser) -> QuerySet[LedgerEntry]:
     """The user's ledger entries, newest first."""
-    return LedgerEntry.objects.filter(wallet_id=user.pk).order_by("-id")
+    return (
+        LedgerEntry.objects.filter(wallet_id=user.pk).select_related("created_by").order_by("-id")
+    )

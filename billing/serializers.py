@@ -13,9 +13,25 @@ class TokensOutput(serializers.Serializer):
 
 
 class LedgerEntryOutput(serializers.ModelSerializer):
+    created_by = serializers.CharField(
+        source="created_by.username",
+        allow_null=True,
+        default=None,
+        help_text="The staff member who made a top-up or adjustment; null for the system's own.",
+    )
+
     class Meta:
         model = LedgerEntry
-        fields = ("id", "delta", "balance_after", "kind", "reference", "note", "created_at")
+        fields = (
+            "id",
+            "delta",
+            "balance_after",
+            "kind",
+            "reference",
+            "note",
+            "created_by",
+            "created_at",
+        )
         read_only_fields = fields
 
 

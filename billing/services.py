@@ -13,8 +13,9 @@ import logging
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
+from django.utils import timezone
 
-from billing.exceptions import InsufficientTokens, InvalidAmount
+from billing.exceptions import InsufficientTokens, InvalidAmount, TopUpNotAllowed
 from billing.models import LedgerEntry, Wallet
 from billing.selectors import balance_of
 from config import statements
@@ -83,13 +84,17 @@ def _apply(
 
 
 def _move(wallet_id: int, delta: int) -> int | None:
-    """`UPDATE … RETURNING` the new balance; None when no wallet could pay (or none exists)."""
+    """`UPDATE … RETURNING` the new balance; None when no wallet could pay (or none exists).
+
+    Hand-written because the ORM cannot say it: `QuerySet.update` returns a row count, not the
+    balance this very update produced. So `auto_now` does not apply: it sets `updated_at` itself.
+    """
     table = connection.ops.quote_name(Wallet._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET balance = balance + %s "  # noqa: S608 - the model's own table
+            f"UPDATE {table} SET balance = balance + %s, updated_at = %s "  # noqa: S608 - own table
             "WHERE user_id = %s AND balance + %s >= 0 RETURNING balance",
-            [delta, wallet_id, delta],
+            [delta, connection.ops.adapt_datetimefield_value(timezone.now()), wallet_id, delta],
         )
         row = cursor.fetchone()
     return None if row is None else int(row[0])
@@ -137,10 +142,31 @@ def refund(
     )
 
 
+TOP_UP_PERMISSION = "billing.top_up"
+
+
+def top_up_allowed(*, by: AbstractBaseUser, user: AbstractBaseUser | None = None) -> bool:
+    """Whether `by` may credit `user`'s wallet (any wallet when `user` is None): the
+    `billing.top_up` permission, and their own wallet only as a superuser."""
+    if not by.is_active or not by.has_perm(TOP_UP_PERMISSION):  # type: ignore[attr-defined]
+        return False
+    return user is None or user.pk != by.pk or bool(getattr(by, "is_superuser", False))
+
+
 def top_up(
     *, user: AbstractBaseUser, amount: int, by: AbstractBaseUser | None, note: str = ""
 ) -> LedgerEntry:
-    """Staff credit a user's wallet, up to `MAX_TOP_UP` at a time."""
+    """Staff credit a user's wallet, up to `MAX_TOP_UP` at a time; the entry records who.
+
+    `by=None` is the system itself (a management command); a person needs `top_up_allowed`,
+    else `TopUpNotAllowed` and nothing is written.
+    """
+    if by is not None and not top_up_allowed(by=by, user=user):
+        raise TopUpNotAllowed(
+            "Only a superuser may top up their own wallet."
+            if by.pk == user.pk and top_up_allowed(by=by)
+            else "You do not have permission to top up wallets."
+        )
     _check_amount(amount, maximum=settings.MAX_TOP_UP)
     return _credited(
         _apply(user=user, delta=amount, kind=LedgerEntry.Kind.TOP_UP, note=note, created_by=by)

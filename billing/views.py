@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -50,8 +50,17 @@ class TokenHistoryView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+class CanTopUp(BasePermission):
+    """Holds the `billing.top_up` permission (checked before the user is looked up, so the
+    answer says nothing about which usernames exist)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and services.top_up_allowed(by=user))
+
+
 class TopUpView(APIView):
-    permission_classes = (IsAdminUser,)
+    permission_classes = (CanTopUp,)
 
     @extend_schema(
         tags=["billing"],

@@ -13,3 +13,8 @@ class IdempotencyKeyInUse(Exception):
 
 class IdempotencyKeyMismatch(Exception):
     """This key was used before with a different request body (HTTP 422)."""
+
+
+class TurnExpired(Exception):
+    """The answer came after `reconcile_charges` had refunded its turn: it is not stored and
+    nothing is charged (HTTP 504)."""

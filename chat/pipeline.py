@@ -27,7 +27,7 @@ from django.utils import timezone
 from billing import services as billing
 from billing.selectors import balance_of
 from chat import context as chat_context
-from chat.exceptions import ConversationNotFound
+from chat.exceptions import ConversationNotFound, TurnExpired
 from chat.models import Conversation, Message, RequestLog
 from chat.tasks import remember_later
 from config import statements
@@ -120,6 +120,7 @@ def begin(
         tokens_charged=cost,
         client_ip=client_ip,
         status=Message.Status.PENDING,
+        reference=reference,  # pairs the question with its charge (and refund) in the ledger
     )
     with transaction.atomic():
         if conversation_id is None:
@@ -180,8 +181,9 @@ def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
         ctx = chat_context.build(
             user=turn.user, conversation_id=turn.conversation_id, text=turn.text
         )
-        key = _cache_key(turn, ctx.prompt) if settings.CHAT_CACHE_TTL else ""
-        cached = cache.get(key) if key else None
+        reads, store = _cache_keys(turn, ctx.prompt) if settings.CHAT_CACHE_TTL else ((), "")
+        found = cache.get_many(reads) if reads else {}
+        cached = next((found[key] for key in reads if key in found), None)
         if cached is not None:
             completion = Completion(**{**cached, "usage": Usage(**cached["usage"])})
             source, results = Message.Source.CACHE, list[Mapping[str, Any]]()
@@ -190,19 +192,22 @@ def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
             completion, results = yield from _run_tools(turn, ctx)
             source = Message.Source.PROVIDER
             # Answers that ran tools depend on more than the prompt (the order changed).
-            if key and not results:
-                cache.set(key, asdict(completion), timeout=settings.CHAT_CACHE_TTL)
+            if store and not results:
+                cache.set(store, asdict(completion), timeout=settings.CHAT_CACHE_TTL)
+        orders = [result["order"] for result in results if result.get("order")]
+        answer = _finish(
+            turn,
+            completion,
+            source=source,
+            passages=ctx.prompt.passages,
+            order=orders[-1] if orders else None,
+        )
+    except TurnExpired:
+        raise  # refunded already, by reconcile_charges
     except BaseException as exc:
         _fail(turn, exc)
         raise
-    orders = [result["order"] for result in results if result.get("order")]
-    yield _finish(
-        turn,
-        completion,
-        source=source,
-        passages=ctx.prompt.passages,
-        order=orders[-1] if orders else None,
-    )
+    yield answer
 
 
 def _run_tools(
@@ -249,20 +254,34 @@ def _run_tools(
     raise AssertionError("unreachable: the last round offers no tools")  # pragma: no cover
 
 
-def _cache_key(turn: Turn, prompt: Prompt) -> str:
-    """The full prompt, less the user's recalled memories: otherwise asking the same question
-    twice would never hit, since the first exchange is itself recalled the second time."""
-    passages = [p for p in prompt.passages if p.kind != "memory"]
+def _cache_keys(turn: Turn, prompt: Prompt) -> tuple[tuple[str, ...], str]:
+    """Where this turn may find a cached answer (in order), and where its own answer goes.
+
+    An answer is shared by everyone only when nothing private to its user went into it: no
+    memory, private document, draft order or history. Any other answer is kept under its
+    user's own key, so it can never be served to someone else.
+
+    The key leaves the user's recalled memories out (asking the same question twice would
+    otherwise never hit, since the first exchange is recalled the second time), so a user
+    with memories may still read a shared answer, which by construction quotes nothing
+    private; one whose history, private documents or draft are in the prompt may not.
+    """
+    public = [p for p in prompt.passages if p.kind != "memory"]
     payload = json.dumps(
         {
             "provider": turn.provider,
             "model": turn.model,
-            "prompt": asdict(replace(prompt, passages=passages)),
+            "prompt": asdict(replace(prompt, passages=public)),
         },
         sort_keys=True,
         default=str,
     )
-    return "chat:answer:" + hashlib.sha256(payload.encode()).hexdigest()
+    digest = hashlib.sha256(payload.encode()).hexdigest()
+    own, shared = f"chat:answer:user:{turn.user.pk}:{digest}", f"chat:answer:shared:{digest}"
+    private_in_key = len(prompt.messages) > 1 or any(p.private for p in public)
+    private_in_answer = private_in_key or any(p.private for p in prompt.passages)
+    reads = (own,) if private_in_key else (own, shared)
+    return reads, own if private_in_answer else shared
 
 
 def _finish(
@@ -302,7 +321,14 @@ def _finish(
         latency_ms=latency_ms,
     )
     with transaction.atomic():
-        statements.update(Message, {"id": turn.question_id}, status=Message.Status.OK)
+        # Only a turn still pending is answered: `reconcile_charges` may have refunded it (it
+        # claims pending turns the same way), and then it must not also be recorded as paid.
+        if not statements.update(
+            Message,
+            {"id": turn.question_id, "status": Message.Status.PENDING},
+            status=Message.Status.OK,
+        ):
+            raise TurnExpired("The answer came too late; the chat was refunded.")
         reply = answer.run()
         entry.run()
         if source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS:

@@ -20,8 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.exceptions import InvalidCredentials, UsernameTaken
-from billing.exceptions import InsufficientTokens, InvalidAmount
-from chat.exceptions import ConversationNotFound, IdempotencyKeyInUse, IdempotencyKeyMismatch
+from billing.exceptions import InsufficientTokens, InvalidAmount, TopUpNotAllowed
+from chat.exceptions import (
+    ConversationNotFound,
+    IdempotencyKeyInUse,
+    IdempotencyKeyMismatch,
+    TurnExpired,
+)
 from orders.exceptions import OrderEmpty, OrderError, OrderNotEditable, OrderNotFound
 from providers.exceptions import (
     ModelNotAllowed,
@@ -94,6 +99,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     ProviderError: _provider_error,
     ConversationNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
     IdempotencyKeyInUse: _plain("idempotency_key_in_use", status.HTTP_409_CONFLICT),
+    TurnExpired: _plain("turn_expired", status.HTTP_504_GATEWAY_TIMEOUT),
     OrderNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
     OrderNotEditable: _plain("order_not_editable", status.HTTP_409_CONFLICT),
     OrderEmpty: _plain("order_empty", status.HTTP_400_BAD_REQUEST),
@@ -105,6 +111,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     UnreadableDocument: _plain("unreadable_document", status.HTTP_400_BAD_REQUEST),
     DocumentNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
     SharingNotAllowed: _plain("permission_denied", status.HTTP_403_FORBIDDEN),
+    TopUpNotAllowed: _plain("permission_denied", status.HTTP_403_FORBIDDEN),
     EmbedderMismatch: _plain("index_embedder_mismatch", status.HTTP_503_SERVICE_UNAVAILABLE),
     EmbedderNotConfigured: _plain("embedder_not_configured", status.HTTP_503_SERVICE_UNAVAILABLE),
 }

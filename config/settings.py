@@ -133,7 +133,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://tally")}
+# The default cache is a folder under DATA_DIR, so every worker on the machine shares it: the
+# throttles count every worker's requests, and an answer cached by one is found by the others.
+# (A local-memory cache would give each worker counts and answers of its own.) Several
+# machines share Redis instead (CACHE_URL=redis://…).
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # Fail open while Redis is down (config/cache.py), and never wait long for it.
     CACHE_TIMEOUT_S = env.float("CACHE_TIMEOUT_S", default=1.0)

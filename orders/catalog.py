@@ -123,6 +123,7 @@ def passages_for(user: AbstractBaseUser, text: str) -> list[Passage]:
                 text=f"Draft order #{draft.number}: {items}; total {draft.total}.",
                 score=1.0,
                 kind="catalog",
+                private=True,
             )
         )
     return passages

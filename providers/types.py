@@ -56,6 +56,9 @@ class Passage:
     text: str
     score: float = 0.0
     kind: Literal["document", "memory", "catalog"] = "document"
+    # Only its user may see it (a memory, a private document, their draft order): an answer
+    # built from it is never served from the cache to anyone else.
+    private: bool = False
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ class Hit:
     document_id: int | None
     title: str
     conversation_id: int | None
+    shared: bool = False
 
 
 def documents_visible_to(*, user: AbstractBaseUser) -> QuerySet[Document]:
@@ -244,6 +245,7 @@ def _hydrate(
             document_id=row.document_id,
             title=row.document__title or row.label,
             conversation_id=row.conversation_id,
+            shared=row.shared,
         )
         for chunk_id, score in ranked
         if (row := found.get(chunk_id)) is not None
@@ -253,5 +255,7 @@ def _hydrate(
 def _passage(hit: Hit) -> Passage:
     if hit.kind == Chunk.Kind.MEMORY:
         source = f'{MEMORY_SOURCE}: "{hit.title}"' if hit.title else MEMORY_SOURCE
-        return Passage(source=source, text=hit.text, score=hit.score, kind="memory")
-    return Passage(source=hit.title, text=hit.text, score=hit.score, kind="document")
+        return Passage(source=source, text=hit.text, score=hit.score, kind="memory", private=True)
+    return Passage(
+        source=hit.title, text=hit.text, score=hit.score, kind="document", private=not hit.shared
+    )

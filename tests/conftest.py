@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -91,7 +92,10 @@ def user(make_user: Callable[..., User]) -> User:
 
 @pytest.fixture
 def staff(make_user: Callable[..., User]) -> User:
-    return make_user("boss", is_staff=True)
+    """A staff member who may top up wallets (the `billing.top_up` permission)."""
+    boss = make_user("boss", is_staff=True)
+    boss.user_permissions.add(Permission.objects.get(codename="top_up"))
+    return boss
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(
-    env: Mapping[str, str], *, log: Path, startup_s: float = 20.0
+    env: Mapping[str, str], *, log: Path, startup_s: float = 20.0, workers: int = 1
 ) -> Iterator[LiveServer]:
     """Serve `config.asgi:application` with uvicorn on a free port until the block ends.
 
@@ -99,6 +99,8 @@ def live_server(
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
     command += ["--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "2"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     environment = {**os.environ, "DATABASE_URL": database_url(), **env}
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from accounts.models import User
@@ -72,3 +73,53 @@ def test_the_ledger_admin_is_read_only(admin_browser: Client, make_user: Callabl
     assert admin_browser.get(f"/admin/billing/ledgerentry/{entry.pk}/delete/").status_code == 403
     assert admin_browser.get("/admin/billing/ledgerentry/add/").status_code == 403
     assert LedgerEntry.objects.get(pk=entry.pk).delta == 4000
+
+
+def test_the_top_up_action_needs_the_billing_permission(make_user: Callable[..., User]):
+    alice = make_user("alice")
+    make_user("clerk", is_staff=True)
+    clerk = User.objects.get(username="clerk")
+    clerk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_wallet", "change_wallet"])
+    )
+    browser = Client()
+    assert browser.login(username="clerk", password=PASSWORD)
+
+    page = browser.get("/admin/billing/wallet/")
+    assert page.status_code == 200 and b"top_up_selected" not in page.content
+    browser.post(
+        "/admin/billing/wallet/",
+        {"action": "top_up_selected", "_selected_action": [alice.pk], "apply": "1", "amount": 9},
+    )
+    assert Wallet.objects.get(pk=alice.pk).balance == 4000
+
+
+def test_the_top_up_action_refuses_a_staff_members_own_wallet(make_user: Callable[..., User]):
+    clerk = make_user("clerk", is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_wallet", "change_wallet", "top_up"])
+    )
+    browser = Client()
+    assert browser.login(username="clerk", password=PASSWORD)
+
+    browser.post(
+        "/admin/billing/wallet/",
+        {"action": "top_up_selected", "_selected_action": [clerk.pk], "apply": "1", "amount": 9},
+    )
+
+    assert Wallet.objects.get(pk=clerk.pk).balance == 4000
+    assert not LedgerEntry.objects.filter(kind="top_up").exists()
+
+
+def test_the_ledger_admin_shows_who_made_an_entry(
+    admin_browser: Client, make_user: Callable[..., User]
+):
+    alice = make_user("alice")
+    admin_browser.post(
+        "/admin/billing/wallet/",
+        {"action": "top_up_selected", "_selected_action": [alice.pk], "apply": "1", "amount": 9},
+    )
+
+    page = admin_browser.get("/admin/billing/ledgerentry/?kind__exact=top_up")
+
+    assert b"column-created_by" in page.content and b">root<" in page.content

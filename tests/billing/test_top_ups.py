@@ -1,4 +1,5 @@
-"""POST /api/admin/top-ups/: staff credit a wallet; everyone else is refused."""
+"""POST /api/admin/top-ups/: staff with the billing permission credit a wallet; everyone else
+is refused, and nobody but a superuser credits their own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from billing.models import LedgerEntry
+from billing.models import LedgerEntry, Wallet
+from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 URL = "/api/admin/top-ups/"
@@ -76,3 +78,64 @@ def test_missing_fields_are_named(staff_api: APIClient):
 
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"username", "amount"}
+
+
+def test_staff_without_the_billing_permission_get_403_and_nothing_changes(
+    make_user: Any, user: User, user_api: APIClient
+):
+    clerk = client_for(make_user("clerk", is_staff=True))
+
+    response = clerk.post(URL, {"username": "alice", "amount": 500}, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert user_api.get("/api/tokens/").json() == {"tokens": 4000}
+
+
+def test_without_the_permission_an_unknown_name_is_403_too_so_names_stay_private(
+    make_user: Any,
+):
+    clerk = client_for(make_user("clerk", is_staff=True))
+
+    assert clerk.post(URL, {"username": "ghost", "amount": 5}, format="json").status_code == 403
+
+
+def test_staff_cannot_top_up_their_own_wallet(staff_api: APIClient, staff: User):
+    response = staff_api.post(URL, {"username": "boss", "amount": 500}, format="json")
+
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "Only a superuser may top up their own wallet.",
+        "code": "permission_denied",
+    }
+    assert Wallet.objects.get(pk=staff.pk).balance == 4000
+    assert not LedgerEntry.objects.filter(kind="top_up").exists()
+
+
+def test_a_superuser_may_top_up_their_own_wallet(make_user: Any):
+    root = make_user("root", is_staff=True, is_superuser=True)
+
+    response = client_for(root).post(URL, {"username": "root", "amount": 500}, format="json")
+
+    assert response.status_code == 201 and response.json()["tokens"] == 4500
+
+
+def test_the_history_says_which_staff_member_made_a_top_up(
+    staff_api: APIClient, user: User, user_api: APIClient
+):
+    staff_api.post(URL, {"username": "alice", "amount": 500}, format="json")
+
+    entries = user_api.get("/api/tokens/history/").json()["results"]
+
+    assert [(e["kind"], e["created_by"]) for e in entries] == [
+        ("top_up", "boss"),
+        ("signup_grant", None),
+    ]
+
+
+def test_a_balance_change_moves_the_wallets_updated_at(staff_api: APIClient, user: User):
+    before = Wallet.objects.get(pk=user.pk).updated_at
+
+    staff_api.post(URL, {"username": "alice", "amount": 500}, format="json")
+
+    assert Wallet.objects.get(pk=user.pk).updated_at > before

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from billing.models import LedgerEntry
+from tests.conftest import client_for
 from tests.providers.fakes import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +76,34 @@ def test_chats_are_rate_limited_per_user_with_retry_after(
     assert int(response["Retry-After"]) > 0
     assert response.json()["code"] == "throttled"
     assert LedgerEntry.objects.filter(kind="chat_charge").count() == 2
+
+
+def test_an_answer_built_from_a_users_memory_is_never_served_to_another_user(
+    user_api: APIClient, make_user: Any, openai_model: FakeOpenAI
+):
+    openai_model.enqueue(
+        Reply.answer("Noted."),
+        Reply.answer("Your garage code is 7391."),
+        Reply.answer("I do not know your garage code."),
+    )
+    chat(user_api, "Remember that my garage code is 7391.")
+    alice = chat(user_api, "What is my garage code?").json()
+    assert "7391" in str(openai_model.chat_requests()[-1].json)  # answered from her memory
+
+    bob = chat(client_for(make_user("bob")), "What is my garage code?").json()
+
+    assert alice["response"] == "Your garage code is 7391."
+    assert (bob["source"], bob["response"]) == ("provider", "I do not know your garage code.")
+    assert len(openai_model.chat_requests()) == 3
+
+
+def test_an_answer_from_shared_documents_only_is_shared_between_users(
+    user_api: APIClient, make_user: Any, openai_model: FakeOpenAI
+):
+    openai_model.enqueue(Reply.answer("We open at nine."))
+    chat(user_api, "When do you open?")
+
+    bob = chat(client_for(make_user("bob")), "When do you open?").json()
+
+    assert (bob["source"], bob["response"]) == ("cache", "We open at nine.")
+    assert len(openai_model.chat_requests()) == 1

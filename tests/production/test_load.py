@@ -278,7 +278,7 @@ def test_fifty_simultaneous_chats_on_sqlite_with_two_workers_never_see_database_
 ):
     database = f"sqlite:///{tmp_path / 'tally.sqlite3'}"
     migrate(database, data_dir=tmp_path)
-    env = server_env(tmp_path, "locmemcache://tally")
+    env = server_env(tmp_path, f"filecache://{tmp_path / 'cache'}")  # the embedded default
     with uvicorn_server(env, workers=2, log=tmp_path / "uvicorn.log", database=database) as server:
         burst = register(server, "burst")
         # Alongside, five users who can afford all of theirs: fifty more writers that commit.
