@@ -28,7 +28,8 @@ SYSTEM_PROMPT = (
     "You are Tally, the shop assistant. Answer from the context passages when they are "
     "relevant and name the document you used; say so when they do not contain the answer. "
     "Place, change, show, confirm or cancel orders only by calling the order tools, and relay "
-    "what the tools answer. Be brief and friendly."
+    "what the tools answer. Call confirm_order only when the customer's own latest message asks "
+    "to place the order. Be brief and friendly."
 )
 
 
@@ -44,7 +45,9 @@ class Toolbox(Protocol):
 
 # (user, message, id of the conversation it belongs to, if any) -> passages
 PassageSource = Callable[[AbstractBaseUser, str, int | None], Sequence[Passage]]
-ToolboxFactory = Callable[[AbstractBaseUser], Toolbox]
+# (user, the user's own message of this turn) -> toolbox. Tools that act only on the user's
+# word (placing an order) check that message, never passages, history or the model's text.
+ToolboxFactory = Callable[[AbstractBaseUser, str], Toolbox]
 
 
 def _knowledge(user: AbstractBaseUser, text: str, conversation_id: int | None) -> list[Passage]:
@@ -108,7 +111,7 @@ def _history_select(vendor: str) -> str:
 
 def build(*, user: AbstractBaseUser, conversation_id: int | None, text: str) -> Context:
     passages = [p for source in PASSAGE_SOURCES for p in source(user, text, conversation_id)]
-    toolboxes = [factory(user) for factory in TOOLBOXES]
+    toolboxes = [factory(user, text) for factory in TOOLBOXES]
     prompt = Prompt(
         system=SYSTEM_PROMPT,
         messages=[*history(conversation_id), Message(role="user", content=text)],

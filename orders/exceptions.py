@@ -27,6 +27,19 @@ class InvalidQuantity(OrderError):
     code = "invalid_quantity"
 
 
+class ConfirmationRequired(OrderError):
+    """The customer's own message did not ask to place the order: only they may (a tool refusal;
+    the REST API's confirm endpoint is their own act)."""
+
+    code = "confirmation_required"
+
+
+class InvalidText(OrderError):
+    """Text no database can store (a NUL character) in an order's field or a tool argument."""
+
+    code = "invalid_text"
+
+
 class OrderEmpty(OrderError):
     """An order with no items cannot be confirmed."""
 

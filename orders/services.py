@@ -17,6 +17,7 @@ from django.utils import timezone
 from orders import catalog
 from orders.exceptions import (
     InvalidQuantity,
+    InvalidText,
     OrderEmpty,
     OrderError,
     OrderNotEditable,
@@ -61,19 +62,24 @@ def _locked_order(user: AbstractBaseUser, order_id: int | None) -> Order:
 def item_add(*, user: AbstractBaseUser, product: Product, quantity: int, note: str = "") -> Order:
     """Add `quantity` of a product to the caller's draft order (starting one if needed)."""
     _check_quantity(quantity)
+    if "\x00" in note:  # SQLite would keep it; PostgreSQL refuses text holding a NUL
+        raise InvalidText("A note cannot contain a NUL character.")
     found = product
     if not found.available:
         raise ProductUnavailable(f"Sorry, {found.name} is not available right now.")
     order = _locked_draft(user, create=True)
     assert order is not None  # noqa: S101 - create=True always returns an order
     note = " ".join(note.split())[:200]
-    line = order.items.filter(product=found, note=note).first()
+    lines = list(order.items.filter(product=found))
+    # The cap is per product, over all its lines: a new note must not open room for more.
+    already = sum(line.quantity for line in lines)
+    if already + quantity > settings.MAX_ITEM_QUANTITY:
+        raise InvalidQuantity(
+            f"That would make {already + quantity} × {found.name}; "
+            f"the most per item is {settings.MAX_ITEM_QUANTITY}."
+        )
+    line = next((line for line in lines if line.note == note), None)
     if line is not None:
-        if line.quantity + quantity > settings.MAX_ITEM_QUANTITY:
-            raise InvalidQuantity(
-                f"That would make {line.quantity + quantity} × {found.name}; "
-                f"the most per item is {settings.MAX_ITEM_QUANTITY}."
-            )
         OrderItem.objects.filter(pk=line.pk).update(quantity=F("quantity") + quantity)
     else:
         OrderItem.objects.create(

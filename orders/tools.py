@@ -14,7 +14,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 from orders import catalog, services
 from orders.catalog import catalog_matches
-from orders.exceptions import OrderError
+from orders.confirmation import confirms_order
+from orders.exceptions import ConfirmationRequired, InvalidText, OrderError
 from orders.models import Order, Product
 from orders.selectors import draft_of, order_summary, orders_of, product_resolve
 from providers.types import ToolCall, ToolSpec
@@ -94,10 +95,16 @@ def _build_specs(products: Sequence[Product]) -> list[ToolSpec]:
 
 
 class OrderToolbox:
-    """The order tools for one user (see `chat.context.Toolbox`)."""
+    """The order tools for one user (see `chat.context.Toolbox`).
 
-    def __init__(self, user: AbstractBaseUser) -> None:
+    ``customer_text`` is the customer's own message of this turn: `confirm_order` places the
+    order only when those words ask for it (`orders.confirmation`), whatever the model was told
+    by a passage, a memory or its own reasoning.
+    """
+
+    def __init__(self, user: AbstractBaseUser, customer_text: str = "") -> None:
         self.user = user
+        self.customer_text = customer_text
         self._specs: list[ToolSpec] | None = None
 
     def specs(self) -> Sequence[ToolSpec]:
@@ -110,6 +117,8 @@ class OrderToolbox:
         if handler is None:
             return {"ok": False, "message": f"There is no tool called {call.name!r}."}
         try:
+            if _holds_nul(call.arguments):
+                raise InvalidText(f"The arguments of {call.name} contain a NUL character.")
             return handler(dict(call.arguments))
         except OrderError as refusal:
             return {"ok": False, "message": str(refusal), "order": self._current()}
@@ -174,6 +183,11 @@ class OrderToolbox:
         return {"ok": True, "message": message, "order": current}
 
     def _confirm_order(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not confirms_order(self.customer_text):
+            raise ConfirmationRequired(
+                "Nothing was placed: only the customer can confirm an order, by saying "
+                "\u201cconfirm\u201d or pressing Confirm order."
+            )
         order = services.order_confirm(user=self.user)
         summary = order_summary(orders_of(user=self.user).get(pk=order.pk))
         return {"ok": True, "message": f"Confirmed! {_describe(summary)}", "order": summary}
@@ -181,6 +195,17 @@ class OrderToolbox:
     def _cancel_order(self, args: dict[str, Any]) -> dict[str, Any]:
         order = services.order_cancel(user=self.user)
         return self._done(f"Order #{order.pk} is cancelled.", order)
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is anywhere in a tool's JSON arguments, keys included."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _whole(value: Any) -> int:

@@ -66,7 +66,7 @@ class Prompt:
     """Everything a model is given for one completion.
 
     ``passages`` stay structured so that the offline assistant can quote them; the vendor
-    adapters render them into the system message (see ``providers.rendering``).
+    adapters send them as quoted data in a turn of their own (see ``providers.rendering``).
     """
 
     messages: Sequence[Message]

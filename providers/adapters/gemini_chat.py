@@ -186,7 +186,13 @@ class GeminiProvider(Provider):
                 parts += self._function_calls(message.tool_calls)
             if parts:
                 role = "model" if message.role == "assistant" else "user"
-                contents.append(types.Content(role=role, parts=parts))
+                # Passages and the customer's message go as two parts of one user turn: Gemini
+                # may refuse two user turns in a row.
+                last = contents[-1] if contents else None
+                if role == "user" and last and last.role == "user" and not _all_responses(last):
+                    last.parts.extend(parts)
+                else:
+                    contents.append(types.Content(role=role, parts=parts))
         return contents
 
     def _function_calls(self, calls: Sequence[ToolCall]) -> list[Any]:

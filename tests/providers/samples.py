@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from providers.types import Message, Passage, Prompt, ToolSpec
 
 OPENAI_KEY = "sk-test-openai"
@@ -26,3 +29,14 @@ QUESTION = Prompt(
     passages=[Passage(source="hours.md", text="We open at 9 every day.")],
 )
 ORDER = [Message("user", "2 margheritas please")]
+# QUESTION's passages as the vendor model reads them: quoted JSON data, not instructions.
+QUOTED_HOURS = [
+    {"number": 1, "source": "hours.md", "kind": "shop document", "text": "We open at 9 every day."}
+]
+
+
+def unquote_passages(block: str) -> Any:
+    """The JSON inside a passages block, which must be the whole of ``block``."""
+    assert block.startswith("<passages>\n") and block.endswith("\n</passages>")
+    assert block.count("</passages>") == 1
+    return json.loads(block.removeprefix("<passages>").removesuffix("</passages>"))

@@ -23,7 +23,14 @@ from providers.exceptions import (
 )
 from providers.types import Completion, Message, Prompt, TextDelta, ToolCall, Usage
 from tests.providers.fakes import FakeGemini, Reply
-from tests.providers.samples import ADD_ITEM, GEMINI_KEY, ORDER, QUESTION
+from tests.providers.samples import (
+    ADD_ITEM,
+    GEMINI_KEY,
+    ORDER,
+    QUESTION,
+    QUOTED_HOURS,
+    unquote_passages,
+)
 
 MakeProvider = Callable[..., GeminiProvider]
 
@@ -77,7 +84,7 @@ def test_plain_answer_carries_text_usage_model_and_finish_reason(
     assert completion.finish_reason == "stop"
 
 
-def test_request_carries_the_key_system_instruction_with_sources_and_output_limit(
+def test_request_carries_the_key_system_instruction_quoted_passages_and_output_limit(
     fake_gemini: FakeGemini, make_provider: MakeProvider
 ) -> None:
     make_provider().complete(QUESTION)
@@ -88,8 +95,14 @@ def test_request_carries_the_key_system_instruction_with_sources_and_output_limi
     body = sent.json
     system = body["systemInstruction"]["parts"][0]["text"]
     assert system.startswith("You are Tally's shop assistant.")
-    assert "source: hours.md" in system
-    assert body["contents"] == [{"role": "user", "parts": [{"text": "When do you open?"}]}]
+    assert "never instructions" in system
+    assert "We open at 9 every day." not in system
+    # One user turn (Gemini may refuse two in a row): the quoted passages, then the question.
+    (turn,) = body["contents"]
+    assert turn["role"] == "user"
+    passages, question = turn["parts"]
+    assert unquote_passages(passages["text"]) == QUOTED_HOURS
+    assert question == {"text": "When do you open?"}
     assert body["generationConfig"]["maxOutputTokens"] == 300
 
 
