@@ -34,6 +34,11 @@ class LedgerQuerySet(models.QuerySet["LedgerEntry"]):
     def update(self, **kwargs: Any) -> int:
         raise LedgerIsAppendOnly("Ledger entries cannot be updated.")
 
+    def relabel(self, username: str) -> int:
+        """Rewrite the entries' copied username, the one column that may change: it names a
+        person, who may be erased; amounts, balances, kinds and dates never change."""
+        return super().update(username=username)
+
     def delete(self) -> tuple[int, dict[str, int]]:
         raise LedgerIsAppendOnly("Ledger entries cannot be deleted.")
 

@@ -171,3 +171,38 @@ def top_up(
     return _credited(
         _apply(user=user, delta=amount, kind=LedgerEntry.Kind.TOP_UP, note=note, created_by=by)
     )
+
+
+FORFEIT_REFERENCE = "account-deleted"
+
+
+@transaction.atomic
+def forfeit(*, user: AbstractBaseUser, note: str) -> LedgerEntry:
+    """Take the whole balance away (its account was deleted) as one `adjustment` entry, so the
+    ledger still sums to the balance, now zero. Written even for an empty wallet: the history
+    then always says when the account closed.
+
+    Its `reference` is `FORFEIT_REFERENCE`, so forfeits are found apart from staff adjustments.
+    """
+    # Locked so no charge or refund moves the balance between this read and the debit.
+    balance = (
+        Wallet.objects.select_for_update()
+        .filter(user_id=user.pk)
+        .values_list("balance", flat=True)
+        .first()
+    )
+    entry = _apply(
+        user=user,
+        delta=-(balance or 0),
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        reference=FORFEIT_REFERENCE,
+        note=note,
+    )
+    assert entry is not None, "the wallet row is locked: its balance cannot have dropped"  # noqa: S101
+    return entry
+
+
+def relabel(*, user: AbstractBaseUser) -> int:
+    """Write the user's current username on all their ledger entries (after an erasure: the
+    anonymised name); returns how many. The amounts stay as they were written."""
+    return LedgerEntry.objects.filter(wallet_id=user.pk).relabel(user.get_username())

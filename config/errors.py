@@ -28,6 +28,7 @@ from chat.exceptions import (
     TurnExpired,
 )
 from orders.exceptions import OrderEmpty, OrderError, OrderNotEditable, OrderNotFound
+from privacy.exceptions import LastSuperuser, PasswordMismatch
 from providers.exceptions import (
     ModelNotAllowed,
     ProviderError,
@@ -59,6 +60,14 @@ def _username_taken(exc: UsernameTaken) -> tuple[int, dict[str, Any]]:
         "detail": "Invalid input.",
         "code": "invalid",
         "errors": {"username": [str(exc)]},
+    }
+
+
+def _password_mismatch(exc: PasswordMismatch) -> tuple[int, dict[str, Any]]:
+    return status.HTTP_400_BAD_REQUEST, {
+        "detail": "Invalid input.",
+        "code": "invalid",
+        "errors": {"password": [str(exc)]},
     }
 
 
@@ -114,6 +123,8 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     TopUpNotAllowed: _plain("permission_denied", status.HTTP_403_FORBIDDEN),
     EmbedderMismatch: _plain("index_embedder_mismatch", status.HTTP_503_SERVICE_UNAVAILABLE),
     EmbedderNotConfigured: _plain("embedder_not_configured", status.HTTP_503_SERVICE_UNAVAILABLE),
+    PasswordMismatch: _password_mismatch,
+    LastSuperuser: _plain("last_superuser", status.HTTP_409_CONFLICT),
 }
 
 

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "orders",
     "retrieval",
     "chat",
+    "privacy",
     "web",
 ]
 

@@ -18,6 +18,8 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
         name="redoc",
     ),
+    # Before accounts: privacy serves /api/me/ (accounts' GET, and DELETE).
+    path("api/", include("privacy.urls")),
     path("api/", include("accounts.urls")),
     path("api/", include("billing.urls")),
     path("api/", include("providers.urls")),

@@ -11,7 +11,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from orders import catalog
@@ -146,6 +147,21 @@ def order_confirm(*, user: AbstractBaseUser, order_id: int | None = None) -> Ord
 def order_cancel(*, user: AbstractBaseUser, order_id: int | None = None) -> Order:
     """Cancel a draft. Confirmed orders are final."""
     return _close(_locked_draft_order(user, order_id), Order.Status.CANCELLED, "cancelled_at")
+
+
+@transaction.atomic
+def user_erase(*, user: AbstractBaseUser) -> int:
+    """Erase what the person wrote on their orders, the lines' notes, and cancel their draft,
+    which nobody can confirm any more; the orders stay as records with their lines and amounts.
+    Returns how many notes were erased."""
+    now = timezone.now()
+    Order.objects.filter(user_id=user.pk, status=Order.Status.DRAFT).update(
+        status=Order.Status.CANCELLED, cancelled_at=now, updated_at=now
+    )
+    # Notes tell an order's lines of one product apart (one_line_per_item): each erased one
+    # keeps a distinct text, that says only which line it was.
+    erased = Concat(Value("erased note of line "), Cast("id", output_field=CharField()))
+    return OrderItem.objects.filter(order__user_id=user.pk).exclude(note="").update(note=erased)
 
 
 @transaction.atomic

@@ -299,6 +299,29 @@ def remove_memories(*, user_id: int, conversation_id: int | None = None) -> int:
     return len(ids)
 
 
+def remove_scope_of(*, user_id: int) -> int:
+    """Delete the user's private documents and memories, the whole of their scope, and take
+    their vectors out of the index; returns how many chunks went. Their shared documents are
+    the shop's and stay."""
+    scope = user_scope(user_id)
+    with transaction.atomic():
+        chunks = Chunk.objects.filter(scope=scope)
+        ids = list(chunks.values_list("id", flat=True))
+        chunks.delete()
+        # Documents still processing have no chunks yet; their ingestion finds them gone.
+        Document.objects.filter(owner_id=user_id, shared=False).delete()
+        if ids:
+            change = bump(scope, embedder=None, dim=None)
+            removed = np.asarray(ids, dtype=np.int64)
+            # After the commit of the caller's transaction too (an erasure spans apps): a file
+            # written before it could be overwritten by a worker rebuilding from the rows
+            # still visible to it, and nobody searches this scope again to notice.
+            transaction.on_commit(
+                lambda: index.apply(scope, change=change, removed_ids=removed), robust=True
+            )
+    return len(ids)
+
+
 def reembed_scope(
     scope: str, *, embedder: Embedder, progress: Callable[[int], object] | None = None
 ) -> int:

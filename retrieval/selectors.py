@@ -56,6 +56,16 @@ def documents_visible_to(*, user: AbstractBaseUser) -> QuerySet[Document]:
     )
 
 
+def documents_of(*, user: AbstractBaseUser) -> QuerySet[Document]:
+    """The documents the user uploaded (shared ones too), oldest first, without their text."""
+    return (
+        Document.objects.filter(owner_id=user.pk)
+        .defer("text")
+        .annotate(chunk_count=Count("chunks"))
+        .order_by("created_at", "id")
+    )
+
+
 def document_get(*, user: AbstractBaseUser, document_id: int) -> Document:
     """A document the user may see; `DocumentNotFound` otherwise (others' private ones too)."""
     document = documents_visible_to(user=user).filter(pk=document_id).first()

@@ -129,6 +129,13 @@ def forget(*, user_id: int, conversation_id: int | None = None) -> int:
     return indexing.remove_memories(user_id=user_id, conversation_id=conversation_id)
 
 
+def user_erase(*, user: AbstractBaseUser) -> int:
+    """Erase what the user keeps here privately: their own documents and their memories, with
+    every vector of theirs; returns how many chunks went. Documents they shared as staff stay
+    in the shop's knowledge base."""
+    return indexing.remove_scope_of(user_id=user.pk)
+
+
 @dataclass(frozen=True)
 class RebuiltScope:
     scope: str

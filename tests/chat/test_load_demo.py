@@ -1,8 +1,11 @@
-"""`manage.py load_demo` (run by `make run`) can run any number of times."""
+"""`manage.py load_demo` (run by `make run`) can run any number of times, and never makes the
+demo staff account in production."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -10,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from orders.models import Product
+from retrieval.models import Document
 
 pytestmark = pytest.mark.django_db
 
@@ -28,3 +32,25 @@ def test_load_demo_creates_one_staff_account_that_can_log_in_and_is_idempotent(a
         "/api/login/", {"username": "staff", "password": "tally-staff-demo"}, format="json"
     )
     assert response.status_code == 200
+
+
+def test_in_production_load_demo_never_creates_the_demo_staff_account(
+    api: APIClient, settings: Any, make_user: Callable[..., User]
+):
+    settings.PRODUCTION = True
+    out = StringIO()
+
+    call_command("load_demo", stdout=out)
+
+    assert not User.objects.filter(username="staff").exists()
+    assert "tally-staff-demo" not in out.getvalue()
+    assert Product.objects.count() >= 12
+    response = api.post(
+        "/api/login/", {"username": "staff", "password": "tally-staff-demo"}, format="json"
+    )
+    assert response.status_code == 400
+    # The shop's FAQ goes to a superuser the operator made, when there is one.
+    owner = make_user("operator", is_staff=True, is_superuser=True)
+    call_command("load_demo", stdout=StringIO())
+    assert list(Document.objects.values_list("owner_id", "shared")) == [(owner.pk, True)]
+    assert not User.objects.filter(username="staff").exists()

@@ -1,0 +1,1 @@
+"""A person's own data: taking it along (export) and leaving (erasure), across every app."""
