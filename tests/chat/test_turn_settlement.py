@@ -87,7 +87,7 @@ def test_a_free_cache_hit_is_refunded_once_even_when_reconcile_refunded_it_too(
 class _BrokenToolbox:
     """A toolbox whose tool fails in a way nobody planned for."""
 
-    def __init__(self, user: Any) -> None:
+    def __init__(self, *made_for: Any) -> None:
         pass
 
     def specs(self) -> Sequence[ToolSpec]:
