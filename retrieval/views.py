@@ -14,14 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.body_limit import MULTIPART_SLACK
 from config.errors import error_responses
 from retrieval import selectors, services
 from retrieval.exceptions import DocumentTooLarge
 from retrieval.models import Document
 from retrieval.serializers import DocumentOutput, DocumentUploadInput, SearchInput, SearchOutput
-
-# Room for the multipart framing and the other fields around the file itself.
-_MULTIPART_SLACK = 64 * 1024
 
 UPLOAD_DESCRIPTION = (
     "Upload a PDF, Word (.docx), text or Markdown file (multipart field `file`, at most "
@@ -71,7 +69,7 @@ class DocumentListCreate(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         declared = request.META.get("CONTENT_LENGTH") or "0"
         limit = settings.MAX_UPLOAD_BYTES
-        if declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
+        if declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
             # Refused before the body is read: no point spooling 2 GB to disk to say no.
             raise DocumentTooLarge(f"The upload exceeds the limit of {limit} bytes.", limit=limit)
         data = DocumentUploadInput(data=request.data)
