@@ -274,6 +274,15 @@ LOGGING = {
 # --- Retrieval ----------------------------------------------------------------------------------
 
 MAX_UPLOAD_BYTES = positive_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+# What one upload may unpack to: its text, a PDF's pages, a Word file's unzipped parts.
+MAX_EXTRACTED_CHARS = positive_int("MAX_EXTRACTED_CHARS", 2_000_000)
+MAX_PDF_PAGES = positive_int("MAX_PDF_PAGES", 500)
+MAX_DOCX_UNPACKED_BYTES = positive_int("MAX_DOCX_UNPACKED_BYTES", 32 * 1024 * 1024)
+# Each user's private documents (the shared knowledge base, staff's, is not counted).
+DOCUMENT_QUOTA_DOCUMENTS = positive_int("DOCUMENT_QUOTA_DOCUMENTS", 100)
+DOCUMENT_QUOTA_BYTES = positive_int("DOCUMENT_QUOTA_BYTES", 100 * 1024 * 1024)
+THROTTLE_UPLOAD = env.str("THROTTLE_UPLOAD", default="30/hour")
+THROTTLE_SEARCH = env.str("THROTTLE_SEARCH", default="60/min")
 CHUNK_SIZE = positive_int("CHUNK_SIZE", 1000)
 CHUNK_OVERLAP = non_negative_int("CHUNK_OVERLAP", 200)
 if CHUNK_OVERLAP >= CHUNK_SIZE:
