@@ -7,9 +7,12 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from config.body_limit import BodyLimit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+# Outermost: an oversized body is refused before Django reads it (see config/body_limit.py).
+application = BodyLimit(get_asgi_application())
 
 # Everything loaded so far (Django, the apps and their modules: ~100k objects) lives as long
 # as the worker. Frozen, the garbage collector stops walking it on every full collection (one

@@ -38,6 +38,7 @@ from providers.exceptions import (
 )
 from retrieval.exceptions import (
     DocumentNotFound,
+    DocumentQuotaExceeded,
     DocumentTooLarge,
     EmbedderMismatch,
     EmbedderNotConfigured,
@@ -117,6 +118,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
         "idempotency_key_mismatch", status.HTTP_422_UNPROCESSABLE_ENTITY
     ),
     DocumentTooLarge: _plain("too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    DocumentQuotaExceeded: _plain("document_quota_exceeded", status.HTTP_403_FORBIDDEN),
     UnreadableDocument: _plain("unreadable_document", status.HTTP_400_BAD_REQUEST),
     DocumentNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
     SharingNotAllowed: _plain("permission_denied", status.HTTP_403_FORBIDDEN),

@@ -1,7 +1,12 @@
-"""`GET /api/health/`: can this process serve? Database, cache, retrieval index, model provider."""
+"""`GET /api/health/`: can this process serve? Database, cache, retrieval index, model provider.
+
+Anyone (a load balancer) learns only ok or not; the checks' details (hosts, errors, index
+sizes) are for staff, and are logged when a check fails.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +22,8 @@ from rest_framework.views import APIView
 
 from providers import registry
 from retrieval.selectors import index_health
+
+log = logging.getLogger(__name__)
 
 
 def _database() -> str:
@@ -53,19 +60,23 @@ CHECKS: dict[str, Callable[[], str]] = {
 
 class HealthCheckOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
-    checks = serializers.DictField(child=serializers.CharField())
-    duration_ms = serializers.IntegerField()
+    checks = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="Staff only: each check's result."
+    )
+    duration_ms = serializers.IntegerField(required=False, help_text="Staff only.")
 
 
 class HealthView(APIView):
-    authentication_classes = ()
+    # The default authentication, so a staff token sees the details; no token is fine.
     permission_classes = (AllowAny,)
 
     @extend_schema(
         tags=["health"],
         operation_id="health_retrieve",
         responses={200: HealthCheckOutput, 503: HealthCheckOutput},
-        auth=[],
+        description='200 `{"status": "ok"}` when this server can serve, else 503 '
+        '`{"status": "unavailable"}`; no authentication needed. With a staff token, '
+        "also each check's result and how long they took.",
     )
     def get(self, request: Request) -> Response:
         started = time.monotonic()
@@ -77,9 +88,10 @@ class HealthView(APIView):
             except Exception as exc:  # noqa: BLE001 - any failure is what we report
                 healthy = False
                 results[name] = f"error: {type(exc).__name__}: {exc}"
-        body = {
-            "status": "ok" if healthy else "unavailable",
-            "checks": results,
-            "duration_ms": int((time.monotonic() - started) * 1000),
-        }
+        body: dict[str, object] = {"status": "ok" if healthy else "unavailable"}
+        if not healthy:
+            log.warning("health check failed: %s", results)
+        if request.user.is_staff:
+            body["checks"] = results
+            body["duration_ms"] = int((time.monotonic() - started) * 1000)
         return Response(body, status=200 if healthy else 503)

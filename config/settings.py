@@ -204,6 +204,17 @@ GEMINI_EMBEDDING_MODEL = env.str("GEMINI_EMBEDDING_MODEL", default="gemini-embed
 # How many reverse proxies to believe in X-Forwarded-For. 0 means the socket address is the
 # client: DRF's own default would trust a header any client can forge.
 TRUSTED_PROXIES = non_negative_int("TRUSTED_PROXIES", 0)
+# Request bodies past this are refused with 413 as they arrive (config/body_limit.py); uploads
+# have MAX_UPLOAD_BYTES instead. It must hold the largest JSON the API takes: a chat message of
+# CHAT_MAX_CHARS characters, each up to 12 bytes as a JSON escaped surrogate pair (\ud83d\ude00).
+MAX_REQUEST_BYTES = positive_int("MAX_REQUEST_BYTES", 256 * 1024)
+if MAX_REQUEST_BYTES < 12 * CHAT_MAX_CHARS + 4096:
+    raise ImproperlyConfigured(
+        f"MAX_REQUEST_BYTES ({MAX_REQUEST_BYTES}) must be at least 12 * CHAT_MAX_CHARS + 4096 "
+        f"({12 * CHAT_MAX_CHARS + 4096}), or the longest chat message could be refused."
+    )
+# Django's own cap on a body read into memory (form fields; files are not counted), the same.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 if PRODUCTION:
     if DEBUG:
@@ -268,6 +279,15 @@ LOGGING = {
 # --- Retrieval ----------------------------------------------------------------------------------
 
 MAX_UPLOAD_BYTES = positive_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+# What one upload may unpack to: its text, a PDF's pages, a Word file's unzipped parts.
+MAX_EXTRACTED_CHARS = positive_int("MAX_EXTRACTED_CHARS", 2_000_000)
+MAX_PDF_PAGES = positive_int("MAX_PDF_PAGES", 500)
+MAX_DOCX_UNPACKED_BYTES = positive_int("MAX_DOCX_UNPACKED_BYTES", 32 * 1024 * 1024)
+# Each user's private documents (the shared knowledge base, staff's, is not counted).
+DOCUMENT_QUOTA_DOCUMENTS = positive_int("DOCUMENT_QUOTA_DOCUMENTS", 100)
+DOCUMENT_QUOTA_BYTES = positive_int("DOCUMENT_QUOTA_BYTES", 100 * 1024 * 1024)
+THROTTLE_UPLOAD = env.str("THROTTLE_UPLOAD", default="30/hour")
+THROTTLE_SEARCH = env.str("THROTTLE_SEARCH", default="60/min")
 CHUNK_SIZE = positive_int("CHUNK_SIZE", 1000)
 CHUNK_OVERLAP = non_negative_int("CHUNK_OVERLAP", 200)
 if CHUNK_OVERLAP >= CHUNK_SIZE:

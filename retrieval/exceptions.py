@@ -8,11 +8,17 @@ class RetrievalError(Exception):
 
 
 class DocumentTooLarge(RetrievalError):
-    """The upload is bigger than `MAX_UPLOAD_BYTES` (HTTP 413)."""
+    """The upload is bigger than `MAX_UPLOAD_BYTES`, or holds more than `MAX_EXTRACTED_CHARS`
+    of text or `MAX_PDF_PAGES` pages (HTTP 413). ``limit`` is the one it passed."""
 
     def __init__(self, message: str, *, limit: int):
         super().__init__(message)
         self.limit = limit
+
+
+class DocumentQuotaExceeded(RetrievalError):
+    """Storing this upload would take its owner past `DOCUMENT_QUOTA_DOCUMENTS` or
+    `DOCUMENT_QUOTA_BYTES` of private documents (HTTP 403); deleting some makes room."""
 
 
 class UnreadableDocument(RetrievalError):

@@ -1,7 +1,8 @@
 """Uploaded bytes to text: the file type is read from the content, never trusted from the name.
 
 Every way a file can be unusable (empty, encrypted, corrupt, a zip bomb, binary that is not
-text) ends in `UnreadableDocument` with a reason a person can act on, never in a 500.
+text) ends in `UnreadableDocument` with a reason a person can act on, never in a 500; one that
+unpacks past the limits (`MAX_EXTRACTED_CHARS`, `MAX_PDF_PAGES`) in `DocumentTooLarge`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 import docx
+from django.conf import settings
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError
 
-from retrieval.exceptions import UnreadableDocument
+from retrieval.exceptions import DocumentTooLarge, UnreadableDocument
 from retrieval.models import Document
 
 log = logging.getLogger(__name__)
@@ -26,10 +28,10 @@ _PDF_MAGIC = b"%PDF-"
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc, and encrypted Office files
 _DOCX_BODY = "word/document.xml"
-# A DOCX is refused unpacked when it claims more than this many times the upload limit, or
-# when any member inflates by more than this ratio (text compresses ~10x; bombs ~1000x).
-UNPACKED_FACTOR = 20
+# A DOCX is refused when it unpacks past `MAX_DOCX_UNPACKED_BYTES`, or when any member
+# inflates by more than this ratio (text compresses ~10x; bombs ~1000x).
 MAX_COMPRESSION_RATIO = 200
+_READ_BLOCK = 64 * 1024
 _MARKDOWN = re.compile(r"^(#{1,6} |```|> |[-*+] |\d+\. )|\]\(|\*\*\w", re.MULTILINE)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
 
@@ -40,15 +42,16 @@ class Extracted:
     text: str
 
 
-def extract(data: bytes, *, filename: str, max_bytes: int) -> Extracted:
-    """The document kind and its text; raises `UnreadableDocument` saying why it cannot be used."""
+def extract(data: bytes, *, filename: str) -> Extracted:
+    """The document kind and its text; raises `UnreadableDocument` saying why it cannot be used,
+    `DocumentTooLarge` when it holds more than the limits allow."""
     if not data.strip():
         raise UnreadableDocument("The file is empty.")
     suffix = PurePath(filename).suffix.lower()
     if _PDF_MAGIC in data[:1024]:
         text, kind = _pdf_text(data), Document.Kind.PDF
     elif data.startswith(_ZIP_MAGIC):
-        text, kind = _docx_text(data, max_bytes=max_bytes), Document.Kind.DOCX
+        text, kind = _docx_text(data), Document.Kind.DOCX
     elif data.startswith(_OLE_MAGIC):
         raise UnreadableDocument(
             "This is a legacy Word (.doc) or password-protected Office file; save it as an "
@@ -66,7 +69,18 @@ def extract(data: bytes, *, filename: str, max_bytes: int) -> Extracted:
         raise UnreadableDocument(
             "The file contains no text that can be extracted (a scanned PDF needs OCR first)."
         )
+    _refuse_long(len(text))
     return Extracted(kind=kind, text=text)
+
+
+def _refuse_long(chars: int) -> None:
+    limit = settings.MAX_EXTRACTED_CHARS
+    if chars > limit:
+        raise DocumentTooLarge(
+            f"The document holds more than {limit} characters of text, the limit; split it "
+            "into smaller documents.",
+            limit=limit,
+        )
 
 
 def _pdf_text(data: bytes) -> str:
@@ -78,8 +92,19 @@ def _pdf_text(data: bytes) -> str:
             raise UnreadableDocument(
                 "The PDF is password-protected; upload a copy without a password."
             )
-        return "\n\n".join(page.extract_text() or "" for page in reader.pages)
-    except UnreadableDocument:
+        pages = len(reader.pages)
+        if pages > settings.MAX_PDF_PAGES:
+            raise DocumentTooLarge(
+                f"The PDF has {pages} pages; the limit is {settings.MAX_PDF_PAGES}.",
+                limit=settings.MAX_PDF_PAGES,
+            )
+        texts, chars = [], 0
+        for page in reader.pages:
+            texts.append(page.extract_text() or "")
+            chars += len(texts[-1])
+            _refuse_long(chars)  # at once, not after reading every page
+        return "\n\n".join(texts)
+    except (UnreadableDocument, DocumentTooLarge):
         raise
     except (FileNotDecryptedError, NotImplementedError) as exc:
         raise UnreadableDocument(
@@ -90,7 +115,7 @@ def _pdf_text(data: bytes) -> str:
         raise UnreadableDocument("The PDF is damaged or not a valid PDF file.") from exc
 
 
-def _docx_text(data: bytes, *, max_bytes: int) -> str:
+def _docx_text(data: bytes) -> str:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -100,7 +125,7 @@ def _docx_text(data: bytes, *, max_bytes: int) -> str:
         raise UnreadableDocument(
             "Unsupported file type: a ZIP archive that is not a Word document (.docx)."
         )
-    _refuse_bombs(members, max_bytes=max_bytes)
+    _refuse_bombs(archive, members)
     try:
         document = docx.Document(io.BytesIO(data))
         parts = [paragraph.text for paragraph in document.paragraphs]
@@ -113,17 +138,19 @@ def _docx_text(data: bytes, *, max_bytes: int) -> str:
     return "\n\n".join(part for part in parts if part.strip())
 
 
-def _refuse_bombs(members: list[zipfile.ZipInfo], *, max_bytes: int) -> None:
-    """Refuse archives that would inflate absurdly, judged from the directory alone.
+def _refuse_bombs(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse archives that would inflate too far, before python-docx unpacks every part.
 
-    Python's zipfile never inflates a member past its declared size, so the declared sizes
-    are a real bound on what reading the document can allocate.
+    First from the directory's declared sizes (nothing inflated yet), then by inflating each
+    member block by block and counting, so a directory that understates a size cannot slip a
+    larger part through: the count stops at the limit, whatever the headers say.
     """
-    unpacked = sum(member.file_size for member in members)
-    if unpacked > UNPACKED_FACTOR * max_bytes:
+    limit = settings.MAX_DOCX_UNPACKED_BYTES
+    declared = sum(member.file_size for member in members)
+    if declared > limit:
         raise UnreadableDocument(
-            f"The document unpacks to {unpacked} bytes, more than {UNPACKED_FACTOR} times the "
-            "upload limit; it is refused as a possible zip bomb."
+            f"The document unpacks to {declared} bytes, more than the limit of {limit}; it is "
+            "refused as a possible zip bomb."
         )
     for member in members:
         ratio = member.file_size / max(member.compress_size, 1)
@@ -132,6 +159,22 @@ def _refuse_bombs(members: list[zipfile.ZipInfo], *, max_bytes: int) -> None:
                 f"{member.filename} inflates {ratio:.0f} times; the document is refused as a "
                 "possible zip bomb."
             )
+    unpacked = 0
+    try:
+        for member in members:
+            with archive.open(member) as part:
+                while block := part.read(_READ_BLOCK):
+                    unpacked += len(block)
+                    if unpacked > limit:
+                        raise UnreadableDocument(
+                            f"The document unpacks to more than the limit of {limit} bytes; it "
+                            "is refused as a possible zip bomb."
+                        )
+    except UnreadableDocument:
+        raise
+    except Exception as exc:  # zipfile and zlib: BadZipFile, zlib.error, EOFError, …
+        log.info("unreadable DOCX archive: %s", exc)
+        raise UnreadableDocument("The Word document is damaged and cannot be read.") from exc
 
 
 def _plain_text(data: bytes) -> str:

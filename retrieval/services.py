@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 
 from retrieval import embedders, extraction, index, indexing, tasks
-from retrieval.exceptions import DocumentTooLarge, SharingNotAllowed
+from retrieval.exceptions import DocumentQuotaExceeded, DocumentTooLarge, SharingNotAllowed
 from retrieval.models import Chunk, Document, IndexState
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,10 @@ def document_upload(
     The text is extracted here, so a bad file is refused (`UnreadableDocument`) before anything
     is written; chunking, embedding and indexing run as a task. The same bytes uploaded again
     by the same owner return the existing document with ``created=False`` (a failed one is
-    retried). Raises `SharingNotAllowed` for non-staff ``shared`` uploads and
-    `DocumentTooLarge` past `MAX_UPLOAD_BYTES`.
+    retried). Raises `SharingNotAllowed` for non-staff ``shared`` uploads,
+    `DocumentTooLarge` past `MAX_UPLOAD_BYTES` (or the extraction limits) and
+    `DocumentQuotaExceeded` past the owner's quota (private documents only: the shared
+    knowledge base is the shop's, curated by staff, and not one person's storage).
     """
     if shared and not _is_staff(owner):
         raise SharingNotAllowed("Only staff can add documents to the shared knowledge base.")
@@ -51,9 +54,16 @@ def document_upload(
     existing = Document.objects.filter(owner_id=owner.pk, sha256=digest).first()
     if existing is not None:
         return _uploaded_again(existing), False
-    extracted = extraction.extract(data, filename=filename, max_bytes=limit)
+    if not shared:
+        _check_quota(owner=owner, size=len(data))  # before the costly extraction
+    extracted = extraction.extract(data, filename=filename)
     try:
         with transaction.atomic():
+            if not shared:
+                # Two uploads of one user at once would both pass the check above: the owner's
+                # row lock takes them in turn (SQLite's IMMEDIATE transactions already do).
+                list(get_user_model().objects.select_for_update().filter(pk=owner.pk))
+                _check_quota(owner=owner, size=len(data))
             document = Document.objects.create(
                 owner_id=owner.pk,
                 title=_title(title, filename),
@@ -68,6 +78,22 @@ def document_upload(
     tasks.ingest_document.enqueue(document_id=document.pk)
     document.refresh_from_db()
     return document, True
+
+
+def _check_quota(*, owner: AbstractBaseUser, size: int) -> None:
+    held = Document.objects.filter(owner_id=owner.pk, shared=False).aggregate(
+        documents=Count("id"), size=Sum("size")
+    )
+    documents, used = held["documents"], held["size"] or 0
+    if documents >= settings.DOCUMENT_QUOTA_DOCUMENTS:
+        raise DocumentQuotaExceeded(
+            f"You have {documents} documents, the most you may keep; delete one to upload another."
+        )
+    if used + size > settings.DOCUMENT_QUOTA_BYTES:
+        raise DocumentQuotaExceeded(
+            f"This file ({size} bytes) would take your documents past your quota of "
+            f"{settings.DOCUMENT_QUOTA_BYTES} bytes ({used} used); delete some to make room."
+        )
 
 
 def _uploaded_again(document: Document) -> Document:

@@ -12,16 +12,16 @@ from rest_framework import generics, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from config.body_limit import MULTIPART_SLACK
 from config.errors import error_responses
 from retrieval import selectors, services
 from retrieval.exceptions import DocumentTooLarge
 from retrieval.models import Document
 from retrieval.serializers import DocumentOutput, DocumentUploadInput, SearchInput, SearchOutput
-
-# Room for the multipart framing and the other fields around the file itself.
-_MULTIPART_SLACK = 64 * 1024
+from retrieval.throttling import SearchRateThrottle, UploadRateThrottle
 
 UPLOAD_DESCRIPTION = (
     "Upload a PDF, Word (.docx), text or Markdown file (multipart field `file`, at most "
@@ -29,7 +29,11 @@ UPLOAD_DESCRIPTION = (
     "(a bad file is a 400 and nothing is stored); chunking and indexing run as a background "
     "task, so `status` is `processing` until it is `ready` (or `failed`, with `error`). "
     "The same file uploaded again by the same user returns the existing document with 200. "
-    "`shared: true` (staff only, else 403) adds it to the knowledge base everyone searches."
+    "`shared: true` (staff only, else 403) adds it to the knowledge base everyone searches. "
+    "A document may hold at most `MAX_EXTRACTED_CHARS` characters and a PDF `MAX_PDF_PAGES` "
+    "pages (else 413); each user keeps at most `DOCUMENT_QUOTA_DOCUMENTS` private documents "
+    "of `DOCUMENT_QUOTA_BYTES` in all (else 403 `document_quota_exceeded`; shared documents "
+    "do not count), and uploads at most `THROTTLE_UPLOAD` (else 429)."
 )
 
 
@@ -43,6 +47,10 @@ class DocumentListCreate(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Document]:
         return selectors.documents_visible_to(user=_user(self.request))
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # Uploads only: listing costs nothing worth limiting.
+        return [UploadRateThrottle()] if self.request.method == "POST" else []
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "user": self.request.user}
@@ -65,13 +73,13 @@ class DocumentListCreate(generics.ListAPIView):
         responses={
             201: DocumentOutput,
             200: OpenApiResponse(DocumentOutput, description="Already uploaded: that one."),
-            **error_responses(400, 401, 403, 413, 415),
+            **error_responses(400, 401, 403, 413, 415, 429),
         },
     )
     def post(self, request: Request) -> Response:
         declared = request.META.get("CONTENT_LENGTH") or "0"
         limit = settings.MAX_UPLOAD_BYTES
-        if declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
+        if declared.isdigit() and int(declared) > limit + MULTIPART_SLACK:
             # Refused before the body is read: no point spooling 2 GB to disk to say no.
             raise DocumentTooLarge(f"The upload exceeds the limit of {limit} bytes.", limit=limit)
         data = DocumentUploadInput(data=request.data)
@@ -115,14 +123,16 @@ class DocumentDetail(APIView):
 
 
 class SearchView(APIView):
+    throttle_classes = (SearchRateThrottle,)
+
     @extend_schema(
         tags=["retrieval"],
         operation_id="search",
         parameters=[SearchInput],
         description="The `k` chunks most similar to `q` among the documents you may see "
         "(yours and the shared ones), best first. Chunks scoring under "
-        "`RETRIEVAL_MIN_SCORE` are left out.",
-        responses={200: SearchOutput, **error_responses(400, 401, 503)},
+        "`RETRIEVAL_MIN_SCORE` are left out. At most `THROTTLE_SEARCH` per user (else 429).",
+        responses={200: SearchOutput, **error_responses(400, 401, 429, 503)},
     )
     def get(self, request: Request) -> Response:
         data = SearchInput(data=request.query_params)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import os
 import re
 import threading
@@ -51,6 +52,8 @@ _CONTENT_FILTER_REASONS = {
     "SPII",
     "IMAGE_SAFETY",
 }
+
+log = logging.getLogger(__name__)
 
 
 class GeminiProvider(Provider):
@@ -234,43 +237,48 @@ class GeminiProvider(Provider):
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
-        """Turn SDK and transport exceptions, raised by a call or mid-stream, into ours."""
+        """Turn SDK and transport exceptions, raised by a call or mid-stream, into ours.
+
+        The SDK's error text is the vendor's response body (or the transport's, naming hosts):
+        it goes to the log, never into the message that reaches the client.
+        """
         errors, name = self._errors, self.name
         try:
             yield
         except ProviderError:
             raise
         except errors.APIError as err:
+            log.warning("%s call failed: %s", name, err)
             raise _translate(errors, err, name) from err
         except self._timeout_errors as err:
             raise ProviderTimeout(f"{name} did not answer in time.", provider=name) from err
         except self._transport_errors as err:
-            raise ProviderUnavailable(f"{name} could not be reached: {err}", provider=name) from err
+            log.warning("%s could not be reached: %s", name, err)
+            raise ProviderUnavailable(f"{name} could not be reached.", provider=name) from err
         except (errors.UnknownApiResponseError, json.JSONDecodeError) as err:
+            log.warning("%s sent an unreadable answer: %s", name, err)
             raise ProviderUnavailable(f"{name} sent an unreadable answer.", provider=name) from err
 
 
 def _translate(errors: Any, err: Any, provider: str) -> ProviderError:
     code = int(err.code or 0)
-    detail = err.message or str(err)
+    http = f" (HTTP {code})" if code else ""
     if code in (401, 403) or _is_bad_key(err):
-        return ProviderAuthError(f"{provider} refused our credentials: {detail}", provider=provider)
+        return ProviderAuthError(f"{provider} refused our credentials{http}.", provider=provider)
     if code == 429:
         return ProviderRateLimited(
-            f"{provider} is rate limiting us: {detail}",
+            f"{provider} is rate limiting us{http}.",
             provider=provider,
             retry_after=_retry_after(err),
         )
     if code == 408:
-        return ProviderTimeout(f"{provider} timed out: {detail}", provider=provider)
+        return ProviderTimeout(f"{provider} timed out{http}.", provider=provider)
     if code in (400, 404, 409, 422):
-        return ProviderInvalidRequest(
-            f"{provider} rejected the request: {detail}", provider=provider
-        )
+        return ProviderInvalidRequest(f"{provider} rejected the request{http}.", provider=provider)
     if isinstance(err, errors.ServerError) or code >= 500 or code == 0:
         # code 0: an error event in the middle of a stream that named no status.
-        return ProviderUnavailable(f"{provider} failed: {detail}", provider=provider)
-    return ProviderError(f"{provider} answered {code}: {detail}", provider=provider)
+        return ProviderUnavailable(f"{provider} failed{http}.", provider=provider)
+    return ProviderError(f"{provider} answered HTTP {code}.", provider=provider)
 
 
 def _is_bad_key(err: Any) -> bool:

@@ -174,16 +174,23 @@ class OpenAIProvider(Provider):
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
-        """Turn the SDK's exceptions, raised by a call or mid-stream, into ``ProviderError``s."""
+        """Turn the SDK's exceptions, raised by a call or mid-stream, into ``ProviderError``s.
+
+        An SDK error's text carries the vendor's response body (which may echo our prompt, a
+        key's prefix or account details): it goes to the log, never into the message that
+        reaches the client.
+        """
         sdk = self._sdk
         try:
             yield
         except ProviderError:
             raise
         except sdk.APIError as err:
+            logger.warning("%s call failed: %s", self.name, err)
             raise _translate(sdk, err, self.name) from err
         except sdk.OpenAIError as err:
-            raise ProviderError(f"OpenAI SDK error: {err}", provider=self.name) from err
+            logger.warning("%s SDK error: %s", self.name, err)
+            raise ProviderError(f"The {self.name} SDK failed.", provider=self.name) from err
         except json.JSONDecodeError as err:  # a compatible server sent a broken event
             raise ProviderUnavailable(
                 f"{self.name} sent an unreadable answer.", provider=self.name
@@ -195,12 +202,14 @@ def _translate(sdk: Any, err: openai.APIError, provider: str) -> ProviderError:
     if isinstance(err, sdk.APITimeoutError):
         return ProviderTimeout(f"{provider} did not answer in time.", provider=provider)
     if isinstance(err, sdk.APIConnectionError):
-        return ProviderUnavailable(f"{provider} could not be reached: {err}", provider=provider)
+        return ProviderUnavailable(f"{provider} could not be reached.", provider=provider)
+    status = getattr(err, "status_code", None)
+    http = f" (HTTP {status})" if status else ""
     if isinstance(err, sdk.AuthenticationError | sdk.PermissionDeniedError):
-        return ProviderAuthError(f"{provider} refused our credentials: {err}", provider=provider)
+        return ProviderAuthError(f"{provider} refused our credentials{http}.", provider=provider)
     if isinstance(err, sdk.RateLimitError):
         return ProviderRateLimited(
-            f"{provider} is rate limiting us: {err}",
+            f"{provider} is rate limiting us{http}.",
             provider=provider,
             retry_after=retry_after_seconds(err.response.headers),
         )
@@ -211,11 +220,11 @@ def _translate(sdk: Any, err: openai.APIError, provider: str) -> ProviderError:
         sdk.ConflictError,
     )
     if isinstance(err, invalid):
-        return ProviderInvalidRequest(f"{provider} rejected the request: {err}", provider=provider)
+        return ProviderInvalidRequest(f"{provider} rejected the request{http}.", provider=provider)
     if isinstance(err, sdk.APIStatusError) and err.status_code < 500:
-        return ProviderError(f"{provider} answered {err.status_code}: {err}", provider=provider)
+        return ProviderError(f"{provider} answered HTTP {err.status_code}.", provider=provider)
     # 5xx, or an error event in the middle of a stream.
-    return ProviderUnavailable(f"{provider} failed: {err}", provider=provider)
+    return ProviderUnavailable(f"{provider} failed{http}.", provider=provider)
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import random
+import struct
 import zipfile
 
 import docx
@@ -75,6 +77,43 @@ def make_docx_bomb(*, inflated_bytes: int) -> bytes:
         archive.writestr("word/document.xml", "<w:document/>")
         archive.writestr("word/media/padding.bin", bytes(inflated_bytes))
     return buffer.getvalue()
+
+
+def make_docx_padded(*, unpacked_bytes: int, member: str = "customXml/item9.xml") -> bytes:
+    """A real DOCX with one more XML part of ``unpacked_bytes`` that compresses only ~100x, so
+    no compression ratio gives it away: small to build and upload, large once unpacked."""
+    rng = random.Random(26)  # filler, not secrets
+    buffer = io.BytesIO(make_docx("A padded document."))
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open(member, "w", force_zip64=True) as part:
+            written = 0
+            while written < unpacked_bytes:
+                # 4 KiB of XML whose 24 random hex digits deflate cannot squeeze away.
+                block = b"".join(
+                    b"<w:t>" + rng.randbytes(12).hex().encode() + b"</w:t>" + b" " * 4056
+                    for _ in range(256)
+                )[: unpacked_bytes - written]
+                part.write(block)
+                written += len(block)
+    return buffer.getvalue()
+
+
+def make_docx_with_a_lying_directory(*, actual_bytes: int, declared_bytes: int) -> bytes:
+    """A DOCX whose extra part inflates to ``actual_bytes`` while its local and central
+    headers both claim ``declared_bytes``."""
+    name = b"customXml/item9.xml"
+    buffer = io.BytesIO(make_docx("A document that lies about its size."))
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name.decode(), b"<x>" + b" " * (actual_bytes - 7) + b"</x>")
+    data = bytearray(buffer.getvalue())
+    # Local header: signature, then the uncompressed size at offset 22; central: offset 24.
+    for signature, offset, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            if data[start + name_at : start + name_at + len(name)] == name:
+                data[start + offset : start + offset + 4] = struct.pack("<I", declared_bytes)
+            start += 4
+    return bytes(data)
 
 
 def _escape(text: str) -> str:
