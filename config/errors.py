@@ -19,7 +19,13 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accounts.exceptions import InvalidCredentials, UsernameTaken
+from accounts.exceptions import (
+    ApiTokenNotFound,
+    InvalidCredentials,
+    LoginLockedOut,
+    UsernameTaken,
+    WrongPassword,
+)
 from billing.exceptions import InsufficientTokens, InvalidAmount
 from chat.exceptions import ConversationNotFound, IdempotencyKeyInUse, IdempotencyKeyMismatch
 from orders.exceptions import OrderEmpty, OrderError, OrderNotEditable, OrderNotFound
@@ -57,6 +63,22 @@ def _username_taken(exc: UsernameTaken) -> tuple[int, dict[str, Any]]:
     }
 
 
+def _wrong_password(exc: WrongPassword) -> tuple[int, dict[str, Any]]:
+    return status.HTTP_400_BAD_REQUEST, {
+        "detail": "Invalid input.",
+        "code": "invalid",
+        "errors": {"old_password": [str(exc)]},
+    }
+
+
+def _login_locked_out(exc: LoginLockedOut) -> tuple[int, dict[str, Any]]:
+    return status.HTTP_429_TOO_MANY_REQUESTS, {
+        "detail": str(exc),
+        "code": "locked_out",
+        "retry_after": exc.retry_after,
+    }
+
+
 def _model_not_allowed(exc: ModelNotAllowed) -> tuple[int, dict[str, Any]]:
     return status.HTTP_400_BAD_REQUEST, {
         "detail": str(exc),
@@ -90,6 +112,9 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     InvalidAmount: _plain("invalid_amount", status.HTTP_400_BAD_REQUEST),
     InvalidCredentials: _plain("invalid_credentials", status.HTTP_400_BAD_REQUEST),
     UsernameTaken: _username_taken,
+    WrongPassword: _wrong_password,
+    LoginLockedOut: _login_locked_out,
+    ApiTokenNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
     ModelNotAllowed: _model_not_allowed,
     ProviderError: _provider_error,
     ConversationNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),

@@ -1,0 +1,36 @@
+"""`Authorization: Token <key>` against the hashed, expiring API tokens (django-rest-knox)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.utils import timezone
+from knox.auth import TokenAuthentication as KnoxTokenAuthentication
+from knox.settings import knox_settings
+from rest_framework import exceptions
+
+from accounts.models import ApiToken
+
+# Keys are hex (legacy DRF keys too); anything else cannot match and must not reach a query
+# (a NUL byte is an error in PostgreSQL, a non-UTF-8 byte one in knox's decoding).
+_KEY = re.compile(rb"[0-9A-Za-z_-]{1,256}")
+
+
+class TokenAuthentication(KnoxTokenAuthentication):
+    """knox's authentication; a use renews the token and records when it was used, at most
+    once per `MIN_REFRESH_INTERVAL`, so a busy client does not write the row each request."""
+
+    def authenticate_credentials(self, token: bytes) -> Any:
+        if not _KEY.fullmatch(token):
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return super().authenticate_credentials(token)
+
+    def renew_token(self, auth_token: ApiToken) -> None:
+        now = timezone.now()
+        last = auth_token.last_used
+        if last is not None and (now - last).total_seconds() < knox_settings.MIN_REFRESH_INTERVAL:
+            return
+        auth_token.expiry = now + knox_settings.TOKEN_TTL
+        auth_token.last_used = now
+        ApiToken.objects.filter(pk=auth_token.pk).update(expiry=auth_token.expiry, last_used=now)
