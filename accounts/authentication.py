@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.settings import knox_settings
 from rest_framework import exceptions
@@ -34,3 +36,15 @@ class TokenAuthentication(KnoxTokenAuthentication):
         auth_token.expiry = now + knox_settings.TOKEN_TTL
         auth_token.last_used = now
         ApiToken.objects.filter(pk=auth_token.pk).update(expiry=auth_token.expiry, last_used=now)
+
+
+class TokenScheme(OpenApiAuthenticationExtension):
+    """The scheme in the OpenAPI document: the same `tokenAuth` as before the keys were hashed."""
+
+    target_class = TokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix=knox_settings.AUTH_HEADER_PREFIX
+        )

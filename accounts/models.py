@@ -10,13 +10,14 @@ from knox.models import AbstractAuthToken
 from knox.settings import CONSTANTS
 
 
-class UserManager(DjangoUserManager):  # type: ignore[type-arg]
+class UserManager(DjangoUserManager["User"]):
     def get_by_natural_key(self, username: str | None) -> User:
         # Usernames are unique case-insensitively (the constraint below), so "John" is john.
-        return self.get(**{f"{self.model.USERNAME_FIELD}__iexact": username})
+        return self.get(username__iexact=username)
 
 
-class User(AbstractUser):
+# The plugin cannot see knox's `auth_token_set` (ApiToken's related name) from its stubs.
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     """A person with a token wallet (see `billing.models.Wallet`)."""
 
     objects = UserManager()  # type: ignore[misc]

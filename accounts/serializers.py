@@ -77,8 +77,7 @@ class ApiTokensRevokedOutput(serializers.Serializer):
 
 
 class PasswordChangeInput(serializers.Serializer):
-    """Needs the user in the context (`{"user": ...}`) for the validators."""
-
+    # Needs the user in the context (`{"user": ...}`) for the password validators.
     old_password = serializers.CharField(max_length=128, trim_whitespace=False)
     new_password = serializers.CharField(max_length=128, trim_whitespace=False)
 

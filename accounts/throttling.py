@@ -92,15 +92,17 @@ class LoginAccountThrottle(_SettingRate):
 
 
 class FirstRefusalThrottling(APIView):
-    """Stops at the first limit that refuses, so a refused request is not also counted by
-    the limits after it (DRF asks every throttle): one address hammering registration must
-    not use up everyone's global budget, nor one address a victim account's login budget."""
+    # Stops at the first limit that refuses, so a refused request is not also counted by the
+    # limits after it (DRF asks every throttle): one address hammering registration must not
+    # use up everyone's global budget, nor one address a victim account's login budget.
+    # (A comment, not a docstring: the OpenAPI document would show it on every such view.)
 
     def check_throttles(self, request: Request) -> None:
         throttle: BaseThrottle
         for throttle in self.get_throttles():
             if not throttle.allow_request(request, self):
-                self.throttled(request, throttle.wait())
+                # None when the rate just changed; DRF passes it on too (its stub says float).
+                self.throttled(request, throttle.wait())  # type: ignore[arg-type]
 
 
 class PasswordChangeThrottle(_SettingRate):
