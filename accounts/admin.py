@@ -20,5 +20,6 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     list_display = ("name", "user", "prefix", "created", "expiry", "last_used")
     list_select_related = ("user",)
     search_fields = ("user__username", "name")
+    ordering = ("-created",)
     fields = ("name", "user", "prefix", "created", "expiry", "last_used")
     readonly_fields = fields

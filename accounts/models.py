@@ -50,7 +50,6 @@ class ApiToken(AbstractAuthToken):
 
     class Meta:
         verbose_name = "API token"
-        ordering = ("-created", "-id")
 
     @property
     def prefix(self) -> str:

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts import lockout
 from accounts.exceptions import (
@@ -37,13 +37,10 @@ class IssuedToken:
 def token_issue(*, user: User, name: str = "") -> IssuedToken:
     """A new API token for the user, expiring `TOKEN_TTL` after its last use.
 
-    Beyond `API_TOKENS_PER_USER` the least recently used of the user's tokens are revoked:
-    clients that log in again and again without logging out cannot pile up rows.
+    The user's expired tokens are deleted here (authentication deletes only the one it meets),
+    so a user's rows are bounded by the login limits times the TTL.
     """
-    keep = settings.API_TOKENS_PER_USER - 1
-    recent_first = Coalesce("last_used", "created").desc()
-    stale = ApiToken.objects.filter(user=user).order_by(recent_first, "-id")[keep:]
-    ApiToken.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+    ApiToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     token, key = ApiToken.objects.create(user=user, name=name)
     return IssuedToken(token=token, key=key)
 

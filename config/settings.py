@@ -167,7 +167,6 @@ AUTH_PASSWORD_VALIDATORS = [
 # API tokens (django-rest-knox): only a digest is stored; a token expires TOKEN_TTL seconds
 # after it was last used (renewed at most once an hour, so requests do not each write its row).
 TOKEN_TTL = positive_int("TOKEN_TTL", 30 * 24 * 3600)
-API_TOKENS_PER_USER = positive_int("API_TOKENS_PER_USER", 20)
 KNOX_TOKEN_MODEL = "accounts.ApiToken"  # noqa: S105 - a model, not a secret
 REST_KNOX = {
     "TOKEN_TTL": timedelta(seconds=TOKEN_TTL),

@@ -46,7 +46,6 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "API token",
-                "ordering": ("-created", "-id"),
             },
         ),
         migrations.AlterModelManagers(

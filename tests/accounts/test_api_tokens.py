@@ -63,7 +63,16 @@ def test_an_expired_token_is_refused_with_the_json_error(user: User):
 
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
-    assert not ApiToken.objects.filter(user=user).exists()
+    assert not ApiToken.objects.filter(token_key=key[:15]).exists()
+
+
+def test_expired_tokens_are_not_listed_and_go_at_the_next_login(user: User):
+    ApiToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))  # registration's
+
+    key = login(name="laptop")
+
+    assert [t["name"] for t in holding(key).get(TOKENS).json()["results"]] == ["laptop"]
+    assert list(ApiToken.objects.filter(user=user).values_list("name", flat=True)) == ["laptop"]
 
 
 def test_use_renews_a_token_at_most_once_an_hour(user: User):
@@ -201,18 +210,3 @@ def test_a_token_that_cannot_be_a_key_is_a_401(api: APIClient, user: User, heade
 
     assert response.status_code == 401
     assert response.json()["code"] == "authentication_failed"
-
-
-def test_beyond_the_per_user_limit_the_least_recently_used_token_is_revoked(
-    user: User, settings: Any
-):
-    settings.API_TOKENS_PER_USER = 2
-    ApiToken.objects.filter(user=user).delete()  # the one registration issued
-    first = login(name="first")
-    second = login(name="second")
-    assert works(first)  # now the most recently used
-
-    third = login(name="third")
-
-    assert works(first) and works(third)
-    assert not works(second)
