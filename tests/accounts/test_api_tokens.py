@@ -210,3 +210,17 @@ def test_a_token_that_cannot_be_a_key_is_a_401(api: APIClient, user: User, heade
 
     assert response.status_code == 401
     assert response.json()["code"] == "authentication_failed"
+
+
+def test_password_changes_are_limited_per_user(user: User, settings: Any):
+    settings.THROTTLE_LOGIN_ACCOUNT = "1/hour"
+    api = holding(login(name="stolen"))
+    body = {"old_password": "guess-one", "new_password": "a-new-long-passphrase"}
+    assert api.post("/api/me/password/", body, format="json").status_code == 400
+
+    refused = api.post("/api/me/password/", {**body, "old_password": PASSWORD}, format="json")
+
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
