@@ -36,10 +36,10 @@ django.setup()
 import numpy as np  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 from retrieval_bench import corpus  # noqa: E402  (bench/ is this script's folder)
 
 from accounts.models import User  # noqa: E402
+from accounts.services import token_issue  # noqa: E402
 from billing import services as billing  # noqa: E402
 from billing.models import LedgerEntry  # noqa: E402
 from chat.models import Conversation, Message, RequestLog  # noqa: E402
@@ -85,7 +85,7 @@ def users(
             user.set_unusable_password()  # hashing a password costs ~0.5 s; nobody logs in
             user.save()
             billing.grant(user=user, amount=BALANCE, note="benchmark")
-            token = Token.objects.create(user=user)
+            token = token_issue(user=user, name="bench")
             long_conv = _conversation(user, "Planning a party", history)
             short_conv = _conversation(user, "A quick question", short_history)
             huge_conv = _conversation(user, "A long story", huge_history)

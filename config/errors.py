@@ -19,7 +19,13 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accounts.exceptions import InvalidCredentials, UsernameTaken
+from accounts.exceptions import (
+    ApiTokenNotFound,
+    InvalidCredentials,
+    LoginLockedOut,
+    UsernameTaken,
+    WrongPassword,
+)
 from billing.exceptions import InsufficientTokens, InvalidAmount, TopUpNotAllowed
 from chat.exceptions import (
     ConversationNotFound,
@@ -56,19 +62,19 @@ def _insufficient_tokens(exc: InsufficientTokens) -> tuple[int, dict[str, Any]]:
     }
 
 
-def _username_taken(exc: UsernameTaken) -> tuple[int, dict[str, Any]]:
-    return status.HTTP_400_BAD_REQUEST, {
-        "detail": "Invalid input.",
-        "code": "invalid",
-        "errors": {"username": [str(exc)]},
-    }
+def _field(name: str) -> Callable[[Exception], tuple[int, dict[str, Any]]]:
+    """A domain error about one input field, shaped like the serializers' field errors."""
+    return lambda exc: (
+        status.HTTP_400_BAD_REQUEST,
+        {"detail": "Invalid input.", "code": "invalid", "errors": {name: [str(exc)]}},
+    )
 
 
-def _password_mismatch(exc: PasswordMismatch) -> tuple[int, dict[str, Any]]:
-    return status.HTTP_400_BAD_REQUEST, {
-        "detail": "Invalid input.",
-        "code": "invalid",
-        "errors": {"password": [str(exc)]},
+def _login_locked_out(exc: LoginLockedOut) -> tuple[int, dict[str, Any]]:
+    return status.HTTP_429_TOO_MANY_REQUESTS, {
+        "detail": str(exc),
+        "code": "locked_out",
+        "retry_after": exc.retry_after,
     }
 
 
@@ -104,7 +110,10 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     InsufficientTokens: _insufficient_tokens,
     InvalidAmount: _plain("invalid_amount", status.HTTP_400_BAD_REQUEST),
     InvalidCredentials: _plain("invalid_credentials", status.HTTP_400_BAD_REQUEST),
-    UsernameTaken: _username_taken,
+    UsernameTaken: _field("username"),
+    WrongPassword: _field("old_password"),
+    LoginLockedOut: _login_locked_out,
+    ApiTokenNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
     ModelNotAllowed: _model_not_allowed,
     ProviderError: _provider_error,
     ConversationNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
@@ -125,7 +134,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]
     TopUpNotAllowed: _plain("permission_denied", status.HTTP_403_FORBIDDEN),
     EmbedderMismatch: _plain("index_embedder_mismatch", status.HTTP_503_SERVICE_UNAVAILABLE),
     EmbedderNotConfigured: _plain("embedder_not_configured", status.HTTP_503_SERVICE_UNAVAILABLE),
-    PasswordMismatch: _password_mismatch,
+    PasswordMismatch: _field("password"),
     LastSuperuser: _plain("last_superuser", status.HTTP_409_CONFLICT),
 }
 

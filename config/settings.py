@@ -6,6 +6,7 @@ Every variable read here is listed in `.env.example` and in the README's setting
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "drf_spectacular",
     "django_tasks",
     "drf_spectacular_sidecar",
@@ -82,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns an admin login lockout into its 429 page
     "config.middleware.SyncChain",  # last: see its module
 ]
 
@@ -164,6 +167,37 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- API tokens and login limits ----------------------------------------------------------------
+
+# API tokens (django-rest-knox): only a digest is stored; a token expires TOKEN_TTL seconds
+# after it was last used (renewed at most once an hour, so requests do not each write its row).
+TOKEN_TTL = positive_int("TOKEN_TTL", 30 * 24 * 3600)
+KNOX_TOKEN_MODEL = "accounts.ApiToken"  # noqa: S105 - a model, not a secret
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=TOKEN_TTL),
+    "AUTO_REFRESH": True,
+    "MIN_REFRESH_INTERVAL": 3600,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+# Registrations per IPv4 address or IPv6 /64, and for everyone together; logins per address
+# (THROTTLE_AUTH, below) and per account.
+THROTTLE_SIGNUP = env.str("THROTTLE_SIGNUP", default="5/hour")
+SIGNUP_GLOBAL_RATE = env.str("SIGNUP_GLOBAL_RATE", default="100/hour")
+THROTTLE_LOGIN_ACCOUNT = env.str("THROTTLE_LOGIN_ACCOUNT", default="10/hour")
+# django-axes locks out a login after AXES_FAILURE_LIMIT failures, API and admin alike (one
+# password, one policy): see `accounts.lockout` for who is locked out and how it answers.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = positive_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=positive_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = "accounts.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "accounts.lockout.username"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what lock out; successful logins are not kept
+
 # --- Chat -------------------------------------------------------------------------------------
 
 CHAT_MAX_CHARS = positive_int("CHAT_MAX_CHARS", 4000)
@@ -233,7 +267,7 @@ if PRODUCTION:
 THROTTLE_AUTH = env.str("THROTTLE_AUTH", default="20/min")
 
 REST_FRAMEWORK: dict[str, Any] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.FirstRendererWhenUnsatisfied",
@@ -272,8 +306,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # faiss announces at INFO which CPU build it loaded, on every process start.
-    "loggers": {"faiss.loader": {"level": "WARNING"}},
+    # faiss announces at INFO which CPU build it loaded, on every process start; django-axes
+    # announces itself and narrates each login failure (its warnings say what matters).
+    "loggers": {"faiss.loader": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Retrieval ----------------------------------------------------------------------------------

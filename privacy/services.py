@@ -7,6 +7,7 @@ import logging
 
 from django.db import transaction
 
+from accounts import services as accounts
 from accounts.models import User
 from billing import services as billing
 from chat import services as chat
@@ -41,6 +42,7 @@ def account_delete(*, user: User, password: str) -> None:
         raise PasswordMismatch("The password is not correct.")
     if user.is_superuser:
         _check_another_superuser(user)
+    accounts.sign_in_records_erase(user=user)  # before the name goes: attempts are by name
     _anonymise(user)
     chat.user_erase(user=user)
     retrieval.user_erase(user=user)
@@ -69,8 +71,8 @@ def _anonymise(user: User) -> None:
     user.username = anonymised_username(user.pk)
     user.email = user.first_name = user.last_name = ""
     user.set_unusable_password()
-    # Inactive: Django's and DRF's (and knox's) authentication refuse the user, so every API
-    # token and session of theirs stops working.
+    # Inactive: Django's and DRF's (and knox's) authentication refuse the user, so any
+    # session of theirs stops working too.
     user.is_active = user.is_staff = user.is_superuser = False
     user.last_login = None
     user.save()

@@ -77,11 +77,9 @@ def make_user(db: None) -> Callable[..., User]:
 
 
 def client_for(user: User) -> APIClient:
-    from rest_framework.authtoken.models import Token
-
+    """An API client holding a new API token of the user's."""
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {accounts.token_issue(user=user).key}")
     return client
 
 

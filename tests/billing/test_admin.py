@@ -10,16 +10,15 @@ from django.test import Client
 
 from accounts.models import User
 from billing.models import LedgerEntry, Wallet
-from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_browser(make_user: Callable[..., User]) -> Client:
-    make_user("root", is_staff=True, is_superuser=True)
+    # force_login: django-axes needs the request that Client.login does not pass to authenticate().
     browser = Client()
-    assert browser.login(username="root", password=PASSWORD)
+    browser.force_login(make_user("root", is_staff=True, is_superuser=True))
     return browser
 
 

@@ -7,14 +7,15 @@ import pytest
 from asgiref import sync
 from django.conf import settings
 from django.test import AsyncClient, override_settings
-from rest_framework.authtoken.models import Token
+
+from accounts.services import token_issue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def token(user) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
+    return token_issue(user=user).key
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog
 from rest_framework.test import APIClient
 
-from accounts.models import User
+from accounts.models import ApiToken, User
 from billing.models import LedgerEntry
 from billing.selectors import balance_of
 from chat.models import Conversation, IdempotencyKey, Message, RequestLog
@@ -133,8 +134,19 @@ def test_my_account_is_anonymised_and_my_token_no_longer_works(
     assert not user.is_active and not user.has_usable_password()
     assert alice.api.get("/api/me/").status_code == 401
     assert alice.api.get("/api/me/export/").status_code == 401
+    assert not ApiToken.objects.filter(user=user).exists()
     login = api.post("/api/login/", {"username": "alice", "password": PASSWORD}, format="json")
     assert login.status_code == 400
+
+
+def test_the_login_attempts_recorded_under_my_name_are_gone(alice: Person, api: APIClient) -> None:
+    api.post("/api/login/", {"username": "Alice", "password": "wrong"}, format="json")
+    assert AccessAttempt.objects.filter(username="alice").exists()
+
+    leave(alice)
+
+    assert not AccessAttempt.objects.filter(username="alice").exists()
+    assert not AccessFailureLog.objects.filter(username="alice").exists()
 
 
 def test_idempotency_records_which_keep_answers_are_gone(alice: Person) -> None:

@@ -125,6 +125,7 @@ def server_env(data_dir: Path, cache_url: str, **extra: str) -> dict[str, str]:
         "SIGNUP_TOKENS": str(COST * CHATS_AFFORDED),
         "CHAT_CACHE_TTL": "0",  # every chat reaches the pipeline, none is a cache hit
         "THROTTLE_CHAT": "1000000/min",  # the ledger, not the throttle, is under test
+        "THROTTLE_SIGNUP": "1000/hour",  # six users register from one address
         "ALLOWED_HOSTS": "127.0.0.1",
         "DEBUG": "false",
         **extra,

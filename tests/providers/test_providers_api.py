@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.conftest import client_for
 from tests.providers.samples import GEMINI_KEY, OPENAI_KEY
 
 URL = "/api/providers/"
@@ -18,10 +18,7 @@ URL = "/api/providers/"
 @pytest.fixture
 def client(db: None) -> APIClient:
     user = get_user_model().objects.create_user(username="shopper", password="s3cret-pass-9")
-    token, _ = Token.objects.get_or_create(user=user)
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return api
+    return client_for(user)
 
 
 @pytest.mark.django_db

@@ -103,6 +103,8 @@ def server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> I
         "CHAT_CACHE_TTL": "0",
         "THROTTLE_CHAT": "1000/min",
         "THROTTLE_AUTH": "1000/min",
+        "THROTTLE_SIGNUP": "1000/hour",
+        "THROTTLE_LOGIN_ACCOUNT": "1000/hour",
         "ALLOWED_HOSTS": "127.0.0.1",
     }
     with live_server(env, log=data_dir / "server.log") as running:
