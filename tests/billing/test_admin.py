@@ -82,7 +82,7 @@ def test_the_top_up_action_needs_the_billing_permission(make_user: Callable[...,
         *Permission.objects.filter(codename__in=["view_wallet", "change_wallet"])
     )
     browser = Client()
-    assert browser.login(username="clerk", password=PASSWORD)
+    browser.force_login(clerk)
 
     page = browser.get("/admin/billing/wallet/")
     assert page.status_code == 200 and b"top_up_selected" not in page.content
@@ -99,7 +99,7 @@ def test_the_top_up_action_refuses_a_staff_members_own_wallet(make_user: Callabl
         *Permission.objects.filter(codename__in=["view_wallet", "change_wallet", "top_up"])
     )
     browser = Client()
-    assert browser.login(username="clerk", password=PASSWORD)
+    browser.force_login(clerk)
 
     browser.post(
         "/admin/billing/wallet/",
