@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import ApiToken, User
-from config.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 admin.site.register(User, UserAdmin)
 

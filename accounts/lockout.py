@@ -14,7 +14,7 @@ from axes.helpers import get_cool_off, get_lockout_message
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
 
-from config.client_ip import client_ip
+from core.client_ip import client_ip
 
 ADMIN_PARAMETERS: list[str | list[str]] = ["ip_address", "username"]
 API_PARAMETERS: list[str | list[str]] = [["username", "ip_address"]]

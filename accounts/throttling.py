@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
-from config.client_ip import client_ip
+from core.client_ip import client_ip
 
 
 class _SettingRate(SimpleRateThrottle):

@@ -34,7 +34,7 @@ from accounts.throttling import (
     SignupNetworkThrottle,
 )
 from billing.selectors import balance_of
-from config.errors import error_responses
+from core.errors import error_responses
 
 _EXAMPLE_KEY = "3f9a1c4e8b7d6a5f0e2c9b8a7d6e5f4c3b2a1908f7e6d5c4b3a29180f7e6d5c4"
 

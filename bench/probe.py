@@ -33,7 +33,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import User  # noqa: E402
-from config import tasks  # noqa: E402
+from core import tasks  # noqa: E402
 from retrieval import index, selectors, vectors  # noqa: E402
 from retrieval.models import SHARED_SCOPE, IndexState  # noqa: E402
 

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from billing import services
 from billing.forms import TopUpForm
 from billing.models import LedgerEntry, Wallet
-from config.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(Wallet)

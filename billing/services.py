@@ -18,7 +18,7 @@ from django.utils import timezone
 from billing.exceptions import InsufficientTokens, InvalidAmount, TopUpNotAllowed
 from billing.models import LedgerEntry, Wallet
 from billing.selectors import balance_of
-from config import statements
+from core import statements
 
 log = logging.getLogger(__name__)
 

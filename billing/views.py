@@ -20,7 +20,7 @@ from billing import services
 from billing.models import LedgerEntry
 from billing.selectors import balance_of, ledger_of
 from billing.serializers import LedgerEntryOutput, TokensOutput, TopUpInput, TopUpOutput
-from config.errors import error_responses
+from core.errors import error_responses
 
 
 class TokensView(APIView):

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat.models import Conversation, Message, RequestLog
-from config.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 from providers import registry
 
 

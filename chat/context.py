@@ -17,7 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 
 from chat.models import Message as StoredMessage
-from config import statements
+from core import statements
 from orders.catalog import passages_for as orders_context
 from orders.tools import OrderToolbox
 from providers.adapters.local.tokens import count_tokens
@@ -96,7 +96,7 @@ def history(conversation_id: int | None) -> list[Message]:
 @functools.cache
 def _history_select(vendor: str) -> str:
     """(role, content) of a conversation's answered messages, newest first, up to a limit
-    (see `config.statements`; ``vendor`` keys the cache, since quoting is the backend's; the
+    (see `core.statements`; ``vendor`` keys the cache, since quoting is the backend's; the
     status is written in: see `statements.literal`)."""
     role, content, conversation, status, id_ = (
         statements.column(StoredMessage, name)

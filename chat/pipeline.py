@@ -30,7 +30,7 @@ from chat import context as chat_context
 from chat.exceptions import ConversationNotFound, TurnExpired
 from chat.models import Conversation, Message, RequestLog
 from chat.tasks import remember_later
-from config import statements
+from core import statements
 from providers import registry
 from providers.exceptions import ProviderError, ProviderUnavailable
 from providers.types import Completion, Prompt, TextDelta, Usage

@@ -1,7 +1,7 @@
 """Work a chat turn leaves for after its response: remembering the exchange.
 
 With no task queue configured, exchanges wait in this process and the "background" alias (a
-thread of the server, `config.tasks`) remembers them in batches: whatever finished while the
+thread of the server, `core.tasks`) remembers them in batches: whatever finished while the
 previous batch was written goes in the next, as one embedding call, one transaction and one
 index update per user. With a queue (`TASKS_BACKEND`), each exchange is its own task. Either
 way the chat's response never waits for the embedding, the write or the index update.
@@ -20,7 +20,7 @@ from django.conf import settings
 from django_tasks import task
 
 from chat.models import Conversation, Message
-from config import statements
+from core import statements
 from retrieval import services as retrieval
 from retrieval.indexing import Exchange
 
@@ -76,7 +76,7 @@ class _Stored(NamedTuple):
 
 def _messages(ids: Sequence[int]) -> dict[int, _Stored]:
     """The messages by id, with their conversations (those that still exist): one query,
-    written out (see `config.statements`)."""
+    written out (see `core.statements`)."""
     if not ids:
         return {}
     sql = f"{_message_select(statements.db().vendor)}({statements.placeholders(len(ids))})"

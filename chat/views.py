@@ -36,8 +36,8 @@ from chat.serializers import (
 )
 from chat.streaming import in_thread, sse
 from chat.throttling import ChatRateThrottle
-from config.client_ip import client_ip
-from config.errors import error_body, error_responses
+from core.client_ip import client_ip
+from core.errors import error_body, error_responses
 from providers.types import TextDelta
 
 SSE_DESCRIPTION = (

@@ -7,11 +7,11 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-from config.body_limit import BodyLimit
+from core.body_limit import BodyLimit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-# Outermost: an oversized body is refused before Django reads it (see config/body_limit.py).
+# Outermost: an oversized body is refused before Django reads it (see core/body_limit.py).
 application = BodyLimit(get_asgi_application())
 
 # Everything loaded so far (Django, the apps and their modules: ~100k objects) lives as long

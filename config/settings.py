@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_tasks",
     "drf_spectacular_sidecar",
+    "core",
     "providers",
     "billing",
     "accounts",
@@ -85,7 +86,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns an admin login lockout into its 429 page
-    "config.middleware.SyncChain",  # last: see its module
+    "core.middleware.SyncChain",  # last: see its module
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -97,7 +98,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "config" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -143,9 +144,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 # machines share Redis instead (CACHE_URL=redis://…).
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    # Fail open while Redis is down (config/cache.py), and never wait long for it.
+    # Fail open while Redis is down (core/cache.py), and never wait long for it.
     CACHE_TIMEOUT_S = env.float("CACHE_TIMEOUT_S", default=1.0)
-    CACHES["default"]["BACKEND"] = "config.cache.ResilientRedisCache"
+    CACHES["default"]["BACKEND"] = "core.cache.ResilientRedisCache"
     CACHES["default"]["OPTIONS"] = {
         "socket_connect_timeout": CACHE_TIMEOUT_S,
         "socket_timeout": CACHE_TIMEOUT_S,
@@ -241,7 +242,7 @@ GEMINI_EMBEDDING_MODEL = env.str("GEMINI_EMBEDDING_MODEL", default="gemini-embed
 # How many reverse proxies to believe in X-Forwarded-For. 0 means the socket address is the
 # client: DRF's own default would trust a header any client can forge.
 TRUSTED_PROXIES = non_negative_int("TRUSTED_PROXIES", 0)
-# Request bodies past this are refused with 413 as they arrive (config/body_limit.py); uploads
+# Request bodies past this are refused with 413 as they arrive (core/body_limit.py); uploads
 # have MAX_UPLOAD_BYTES instead. It must hold the largest JSON the API takes: a chat message of
 # CHAT_MAX_CHARS characters, each up to 12 bytes as a JSON escaped surrogate pair (\ud83d\ude00).
 MAX_REQUEST_BYTES = positive_int("MAX_REQUEST_BYTES", 256 * 1024)
@@ -267,16 +268,23 @@ if PRODUCTION:
     if TRUSTED_PROXIES:
         # The proxy terminates TLS and says so; believe it only when proxies are trusted.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# What `GET /api/health/` checks: name → a function returning "ok…" or raising.
+HEALTH_CHECKS = {
+    "database": "core.health.database",
+    "cache": "core.health.cache_round_trip",
+    "retrieval": "retrieval.selectors.index_health",
+    "provider": "providers.registry.health",
+}
 THROTTLE_AUTH = env.str("THROTTLE_AUTH", default="20/min")
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.FirstRendererWhenUnsatisfied",
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.PageNumberPagination",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.FirstRendererWhenUnsatisfied",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -357,6 +365,6 @@ IMMEDIATE_TASKS = "django_tasks.backends.immediate.ImmediateBackend"
 TASKS_BACKEND = env.str("TASKS_BACKEND", default=IMMEDIATE_TASKS)
 TASKS = {"default": {"BACKEND": TASKS_BACKEND}}
 if TASKS_BACKEND == IMMEDIATE_TASKS:
-    TASKS["background"] = {"BACKEND": "config.tasks.BackgroundBackend"}
+    TASKS["background"] = {"BACKEND": "core.tasks.BackgroundBackend"}
 if TASKS_BACKEND.startswith("django_tasks_db."):
     INSTALLED_APPS.append("django_tasks_db")

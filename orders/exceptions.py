@@ -1,9 +1,14 @@
-"""Order errors. Each message is written for people: the assistant relays it as it is."""
+"""Order errors. Each message is written for people: the assistant relays it as it is; the
+API answers 400 with the error's `code` unless a class says otherwise."""
 
 from __future__ import annotations
 
+from rest_framework import status
 
-class OrderError(Exception):
+from core.errors import DomainError
+
+
+class OrderError(DomainError):
     """Base of every refusal of an order operation."""
 
     code = "order_error"
@@ -49,10 +54,12 @@ class OrderEmpty(OrderError):
 class OrderNotEditable(OrderError):
     """The order is confirmed or cancelled; it can no longer change (HTTP 409)."""
 
+    status_code = status.HTTP_409_CONFLICT
     code = "order_not_editable"
 
 
 class OrderNotFound(OrderError):
     """No such order belongs to the caller (HTTP 404)."""
 
+    status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"

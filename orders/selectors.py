@@ -13,7 +13,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 
-from config import statements
+from core import statements
 from orders.exceptions import ProductNotFound
 from orders.models import Order, OrderItem, Product
 
@@ -86,7 +86,7 @@ class DraftLines:
 
 def draft_lines(*, user: AbstractBaseUser) -> DraftLines | None:
     """`draft_of` reduced to what the chat context shows, in one hand-written query (a chat
-    asks for it every time; see `config.statements`)."""
+    asks for it every time; see `core.statements`)."""
     rows = statements.fetch(_draft_select(connection.vendor), [user.pk])
     if not rows:
         return None

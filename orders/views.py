@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from config.errors import error_responses
+from core.errors import error_responses
 from orders import services
 from orders.models import Order, Product
 from orders.selectors import order_summary, orders_of, products_search

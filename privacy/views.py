@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.throttling import AuthRateThrottle
 from accounts.views import MeView
-from config.errors import error_responses
+from core.errors import error_responses
 from privacy import selectors, services
 from privacy.serializers import AccountDeleteInput, ExportOutput
 

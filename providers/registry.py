@@ -158,6 +158,15 @@ def default_choice() -> tuple[str, str]:
     return name, (provider_config(name).default_model if name in ADAPTERS else "")
 
 
+def health() -> str:
+    """For a health check: the default provider is configured and ready; raises otherwise."""
+    name, model = default_choice()
+    problems = get(name).check()
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return f"ok ({name}/{model})"
+
+
 def resolve(provider: str | None = None, model: str | None = None) -> tuple[Provider, str]:
     """The adapter and model for a request; ``None`` means the deployment's default.
 

@@ -8,7 +8,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from config.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 from retrieval import services
 from retrieval.models import Document, IndexState
 

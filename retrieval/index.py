@@ -29,7 +29,7 @@ from django.db import connection
 from django.db.transaction import TransactionManagementError
 from django.dispatch import receiver
 
-from config import statements
+from core import statements
 from retrieval import vectors
 from retrieval.exceptions import EmbedderMismatch
 from retrieval.models import Chunk, IndexState
@@ -370,7 +370,7 @@ STATE_FIELDS = ("id", "scope", "embedder", "dim", "version", "stamp")
 
 def states(scopes: Sequence[str], *, for_update: bool = False) -> list[IndexState]:
     """The scopes' index states (those that exist), by scope, in one query; ``for_update``
-    locks their rows in that order, on a database that has row locks (see `config.statements`
+    locks their rows in that order, on a database that has row locks (see `core.statements`
     for why it is written out). Locks are only taken inside a transaction."""
     conn = statements.db()
     if for_update and not conn.in_atomic_block:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config import statements
+from core import statements
 from providers.exceptions import ProviderError
 from retrieval import embedders, index, vectors
 from retrieval.chunking import split_text
@@ -81,7 +81,7 @@ def bump_all(scopes: Collection[str], *, embedder: str, dim: int) -> dict[str, i
 
 def _move_versions(scopes: Sequence[str], *, stamp: str) -> None:
     """One UPDATE moving each scope's version on by one, to ``stamp`` (written out, as a
-    memory batch's other statements are: see `config.statements`)."""
+    memory batch's other statements are: see `core.statements`)."""
     version, stamp_column, updated_at, scope = (
         statements.name(IndexState, field) for field in ("version", "stamp", "updated_at", "scope")
     )

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
-from config import statements
+from core import statements
 from providers.types import Passage
 from retrieval import embedders, index
 from retrieval.embedders import Embedder
@@ -204,7 +204,7 @@ class _Visible:
 @functools.cache
 def _hit_select(vendor: str) -> str:
     """`SELECT` of `_HIT_FIELDS` by chunk id, up to the ids' ``IN``: written out once (see
-    `config.statements`). ``vendor`` keys the cache, since quoting is the backend's."""
+    `core.statements`). ``vendor`` keys the cache, since quoting is the backend's."""
 
     def select(name: str) -> str:
         if name == "document__title":

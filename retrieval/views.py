@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from config.body_limit import MULTIPART_SLACK
-from config.errors import error_responses
+from core.body_limit import MULTIPART_SLACK
+from core.errors import error_responses
 from retrieval import selectors, services
 from retrieval.exceptions import DocumentTooLarge
 from retrieval.models import Document

@@ -48,7 +48,7 @@ def _settle_live_servers(_django_db_helper: None) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _inline_background_tasks(settings: Any) -> None:
     # Tests look at a chat's memory right after it, inside their own transaction: the
-    # background thread (`config.tasks`) gets tests of its own.
+    # background thread (`core.tasks`) gets tests of its own.
     settings.TASKS = {
         **settings.TASKS,
         "background": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},

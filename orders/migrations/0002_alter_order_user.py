@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from config.migration_ops import drop_index
+from core.migration_ops import drop_index
 
 
 class Migration(migrations.Migration):

@@ -15,7 +15,7 @@ from django.test import RequestFactory
 from openapi_spec_validator import validate
 from rest_framework.test import APIClient
 
-from config.errors import server_error
+from core.errors import server_error
 
 ROOT = Path(__file__).resolve().parents[2]
 

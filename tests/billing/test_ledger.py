@@ -12,7 +12,7 @@ from accounts.models import User
 from billing import services as billing
 from billing.exceptions import InsufficientTokens, InvalidAmount, LedgerIsAppendOnly
 from billing.models import LedgerEntry, Wallet
-from config.errors import exception_handler
+from core.errors import exception_handler
 
 pytestmark = pytest.mark.django_db
 

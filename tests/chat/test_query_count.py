@@ -1,7 +1,7 @@
 """What one chat costs in SQL: a fixed number of statements, however long the history.
 
 Counted on the request's own connection with the memory of the exchange left to the
-background thread, as a server runs it (`config.tasks`).
+background thread, as a server runs it (`core.tasks`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from chat.models import Conversation, Message
-from config import tasks
+from core import tasks
 from retrieval import services as retrieval
 from retrieval.models import Chunk
 from tests.conftest import client_for
@@ -30,7 +30,7 @@ TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT", "ROL
 
 @pytest.fixture(autouse=True)
 def _background_memory(settings: Any) -> None:
-    settings.TASKS = {**settings.TASKS, "background": {"BACKEND": "config.tasks.BackgroundBackend"}}
+    settings.TASKS = {**settings.TASKS, "background": {"BACKEND": "core.tasks.BackgroundBackend"}}
     call_command("load_demo", verbosity=0)
 
 

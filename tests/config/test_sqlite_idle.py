@@ -13,8 +13,8 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
 from billing.models import LedgerEntry, Wallet
-from config import tasks
 from config.sqlite import idle
+from core import tasks
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

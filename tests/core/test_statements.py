@@ -1,4 +1,4 @@
-"""The hand-written hot-path reads (`config.statements`) read what the ORM queries they
+"""The hand-written hot-path reads (`core.statements`) read what the ORM queries they
 replace read."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from accounts.models import User
 from billing.models import LedgerEntry, Wallet
 from chat import context
 from chat.models import Conversation, Message, RequestLog
-from config import statements
+from core import statements
 from retrieval import index
 from retrieval.models import IndexState, user_scope
 

@@ -1,4 +1,4 @@
-"""`config.tasks.BackgroundBackend`: tasks run after `enqueue` returns, on one thread, in order."""
+"""`core.tasks.BackgroundBackend`: tasks run after `enqueue` returns, on one thread, in order."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db import connections
 from django_tasks import task
 from django_tasks.base import TaskResultStatus
 
-from config import tasks
+from core import tasks
 
 ran: list[tuple[str, str]] = []
 gate = threading.Event()
@@ -52,7 +52,7 @@ class AnyStr(str):
 
 @pytest.fixture(autouse=True)
 def _background(settings: Any) -> None:
-    settings.TASKS = {**settings.TASKS, "background": {"BACKEND": "config.tasks.BackgroundBackend"}}
+    settings.TASKS = {**settings.TASKS, "background": {"BACKEND": "core.tasks.BackgroundBackend"}}
     ran.clear()
     gate.clear()
 

@@ -38,7 +38,7 @@ async def _tokens(token: str) -> int:
 
 
 def test_sync_chain_is_the_last_middleware():
-    assert settings.MIDDLEWARE[-1] == "config.middleware.SyncChain"
+    assert settings.MIDDLEWARE[-1] == "core.middleware.SyncChain"
 
 
 def test_an_asgi_request_switches_threads_a_few_times_only(switches, token):

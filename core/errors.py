@@ -1,13 +1,12 @@
 """One error format for the whole API: `{"detail", "code", "errors"?}`, whatever raised it.
 
-Domain errors stay free of HTTP in their apps; this module is the one place that maps them
-(and DRF's and Django's own errors) to a status code and a JSON body.
+Each app's domain errors subclass `DomainError` and carry their status and `code`; this module
+is the one place that turns them (and DRF's and Django's own errors) into a JSON response.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -19,131 +18,36 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accounts.exceptions import (
-    ApiTokenNotFound,
-    InvalidCredentials,
-    LoginLockedOut,
-    UsernameTaken,
-    WrongPassword,
-)
-from billing.exceptions import InsufficientTokens, InvalidAmount, TopUpNotAllowed
-from chat.exceptions import (
-    ConversationNotFound,
-    IdempotencyKeyInUse,
-    IdempotencyKeyMismatch,
-    TurnExpired,
-)
-from orders.exceptions import OrderEmpty, OrderError, OrderNotEditable, OrderNotFound
-from privacy.exceptions import LastSuperuser, PasswordMismatch
-from providers.exceptions import (
-    ModelNotAllowed,
-    ProviderError,
-    ProviderNotConfigured,
-    ProviderRateLimited,
-    ProviderTimeout,
-)
-from retrieval.exceptions import (
-    DocumentNotFound,
-    DocumentQuotaExceeded,
-    DocumentTooLarge,
-    EmbedderMismatch,
-    EmbedderNotConfigured,
-    SharingNotAllowed,
-    UnreadableDocument,
-)
+
+class DomainError(Exception):
+    """Base of every app's domain errors: the HTTP status and `code` the API answers with.
+
+    Apps keep their errors in their own `exceptions.py` and say there how each reads over
+    HTTP; `exception_handler` below is the one place that turns them into responses, so this
+    module needs to import no app.
+    """
+
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "invalid"
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: `detail` and `code`, and whatever else a client can act on."""
+        return {"detail": str(self), "code": self.code}
 
 
-def _insufficient_tokens(exc: InsufficientTokens) -> tuple[int, dict[str, Any]]:
-    return status.HTTP_402_PAYMENT_REQUIRED, {
-        "detail": str(exc),
-        "code": "insufficient_tokens",
-        "tokens": exc.balance,
-        "required": exc.required,
-    }
+class FieldError(DomainError):
+    """A domain error about one input field, shaped like a serializer's field errors."""
 
+    field: str = "non_field_errors"
 
-def _field(name: str) -> Callable[[Exception], tuple[int, dict[str, Any]]]:
-    """A domain error about one input field, shaped like the serializers' field errors."""
-    return lambda exc: (
-        status.HTTP_400_BAD_REQUEST,
-        {"detail": "Invalid input.", "code": "invalid", "errors": {name: [str(exc)]}},
-    )
-
-
-def _login_locked_out(exc: LoginLockedOut) -> tuple[int, dict[str, Any]]:
-    return status.HTTP_429_TOO_MANY_REQUESTS, {
-        "detail": str(exc),
-        "code": "locked_out",
-        "retry_after": exc.retry_after,
-    }
-
-
-def _model_not_allowed(exc: ModelNotAllowed) -> tuple[int, dict[str, Any]]:
-    return status.HTTP_400_BAD_REQUEST, {
-        "detail": str(exc),
-        "code": "model_not_allowed",
-        "allowed": exc.allowed,
-    }
-
-
-def _provider_error(exc: ProviderError) -> tuple[int, dict[str, Any]]:
-    """Upstream failures: 504 when the model timed out, 503 when none can serve, else 502."""
-    http_status: int
-    if isinstance(exc, ProviderTimeout):
-        http_status = status.HTTP_504_GATEWAY_TIMEOUT
-    elif isinstance(exc, ProviderNotConfigured | ProviderRateLimited):
-        http_status = status.HTTP_503_SERVICE_UNAVAILABLE
-    else:
-        http_status = status.HTTP_502_BAD_GATEWAY
-    body: dict[str, Any] = {"detail": str(exc), "code": exc.code}
-    if exc.retry_after is not None:
-        body["retry_after"] = math.ceil(exc.retry_after)
-    return http_status, body
-
-
-def _plain(code: str, http_status: int) -> Callable[[Exception], tuple[int, dict[str, Any]]]:
-    return lambda exc: (http_status, {"detail": str(exc), "code": code})
-
-
-# Domain error type → (status, body). Apps register nothing themselves: this table is the map.
-DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], tuple[int, dict[str, Any]]]] = {
-    InsufficientTokens: _insufficient_tokens,
-    InvalidAmount: _plain("invalid_amount", status.HTTP_400_BAD_REQUEST),
-    InvalidCredentials: _plain("invalid_credentials", status.HTTP_400_BAD_REQUEST),
-    UsernameTaken: _field("username"),
-    WrongPassword: _field("old_password"),
-    LoginLockedOut: _login_locked_out,
-    ApiTokenNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
-    ModelNotAllowed: _model_not_allowed,
-    ProviderError: _provider_error,
-    ConversationNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
-    IdempotencyKeyInUse: _plain("idempotency_key_in_use", status.HTTP_409_CONFLICT),
-    TurnExpired: _plain("turn_expired", status.HTTP_504_GATEWAY_TIMEOUT),
-    OrderNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
-    OrderNotEditable: _plain("order_not_editable", status.HTTP_409_CONFLICT),
-    OrderEmpty: _plain("order_empty", status.HTTP_400_BAD_REQUEST),
-    OrderError: lambda exc: (status.HTTP_400_BAD_REQUEST, {"detail": str(exc), "code": exc.code}),
-    IdempotencyKeyMismatch: _plain(
-        "idempotency_key_mismatch", status.HTTP_422_UNPROCESSABLE_ENTITY
-    ),
-    DocumentTooLarge: _plain("too_large", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
-    DocumentQuotaExceeded: _plain("document_quota_exceeded", status.HTTP_403_FORBIDDEN),
-    UnreadableDocument: _plain("unreadable_document", status.HTTP_400_BAD_REQUEST),
-    DocumentNotFound: _plain("not_found", status.HTTP_404_NOT_FOUND),
-    SharingNotAllowed: _plain("permission_denied", status.HTTP_403_FORBIDDEN),
-    TopUpNotAllowed: _plain("permission_denied", status.HTTP_403_FORBIDDEN),
-    EmbedderMismatch: _plain("index_embedder_mismatch", status.HTTP_503_SERVICE_UNAVAILABLE),
-    EmbedderNotConfigured: _plain("embedder_not_configured", status.HTTP_503_SERVICE_UNAVAILABLE),
-    PasswordMismatch: _field("password"),
-    LastSuperuser: _plain("last_superuser", status.HTTP_409_CONFLICT),
-}
+    def body(self) -> dict[str, Any]:
+        return {"detail": "Invalid input.", "code": "invalid", "errors": {self.field: [str(self)]}}
 
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """Status and body for a domain error; anything unexpected is a plain 500."""
-    for exc_type, to_response in DOMAIN_ERRORS.items():
-        if isinstance(exc, exc_type):
-            return to_response(exc)
+    if isinstance(exc, DomainError):
+        return exc.status_code, exc.body()
     return status.HTTP_500_INTERNAL_SERVER_ERROR, {
         "detail": "Internal server error.",
         "code": "server_error",
@@ -169,7 +73,7 @@ def _first_code(codes: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception handler, with every body in the one format."""
-    if isinstance(exc, tuple(DOMAIN_ERRORS)):
+    if isinstance(exc, DomainError):
         http_status, body = error_body(exc)
         headers = {"Retry-After": str(body["retry_after"])} if "retry_after" in body else None
         return Response(body, status=http_status, headers=headers)
