@@ -18,7 +18,7 @@ NAMES = {
 }
 QUERY_TARGET = 12
 TITLES = {
-    "local": "Local provider, SQLite + local-memory cache (embedded defaults)",
+    "local": "Local provider, SQLite + file cache (embedded defaults)",
     "postgres+redis": "Local provider, PostgreSQL + Redis",
 }
 

@@ -6,7 +6,7 @@ and how far a chat is from the floor (an authenticated read), on the real server
     .venv/bin/python bench/run.py --no-postgres  # the embedded defaults only
 
 Starts `uvicorn config.asgi:application --workers 2` on the embedded defaults (SQLite and the
-local-memory cache) in a throwaway DATA_DIR, with the `local` provider and then with a fake
+file cache) in a throwaway DATA_DIR, with the `local` provider and then with a fake
 OpenAI-compatible model answering after a fixed latency, and then, when PostgreSQL and Redis
 answer on 127.0.0.1, on them (a throwaway database) with the `local` provider; seeds users with
 huge balances, 50-message conversations and 100k shared document chunks; drives it with wrk
@@ -81,7 +81,7 @@ def _bench(run: Run, data_dir: Path, wrk: str | None, args: argparse.Namespace) 
     env = _environment(data_dir, f"sqlite:///{data_dir / 'bench.sqlite3'}", args.set)
     files = _prepare(env, data_dir, plan, users=plan.users_small, chunks=plan.chunks_large // 10)
     log = data_dir / "server.log"
-    _step(f"local provider, SQLite + local-memory cache ({plan.users_small} users to start)")
+    _step(f"local provider, SQLite + file cache ({plan.users_small} users to start)")
     with servers.tally_server(env, log=log) as url:
         session = Session(run, "local", env, url, wrk)
         before = servers.stats(env)

@@ -75,8 +75,8 @@ class Answer:
     order: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        # Field by field rather than `asdict`, which copies every nested list and dict deeply
-        # (40 us a turn); the caller gets its own lists and dicts one level down.
+        # Field by field rather than `asdict`, which copies every nested list and dict deeply;
+        # the caller gets its own lists and dicts one level down.
         return {
             **{f.name: getattr(self, f.name) for f in fields(self)},
             "sources": [dict(source) for source in self.sources],

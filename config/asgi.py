@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = BodyLimit(get_asgi_application())
 
 # Everything loaded so far (Django, the apps and their modules: ~100k objects) lives as long
-# as the worker. Frozen, the garbage collector stops walking it on every full collection (one
-# took 30-60 ms, and every request of the worker stood still meanwhile).
+# as the worker. Frozen, the garbage collector stops walking it on every full collection (a
+# long pause, during which every request of the worker stood still).
 gc.collect()
 gc.freeze()

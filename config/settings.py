@@ -348,11 +348,11 @@ RETRIEVAL_HNSW_THRESHOLD = positive_int("RETRIEVAL_HNSW_THRESHOLD", 1_000_000)
 RETRIEVAL_HNSW_EF_SEARCH = positive_int("RETRIEVAL_HNSW_EF_SEARCH", 128)
 RETRIEVAL_SEARCH_THREADS = positive_int("RETRIEVAL_SEARCH_THREADS", 1)
 # One OpenMP thread per FAISS call: the server already runs a worker per core, and threads
-# spinning for a busy core turned an 8 ms search into 44 ms at p99 under load. OpenMP takes
+# spinning for a busy core made searches several times slower at p99 under load. OpenMP takes
 # every thread's count from this variable once, when FAISS loads (after the settings);
 # `omp_set_num_threads` would change only its caller's, and the request and task threads ran
-# one OpenMP thread per core that spun idle after every FAISS call (46% of a chat server's
-# CPU, measured with perf). numpy's OpenBLAS, loaded later too, reads it as well.
+# one OpenMP thread per core that spun idle after every FAISS call (perf put a large share of
+# a chat server's CPU there). numpy's OpenBLAS, loaded later too, reads it as well.
 os.environ["OMP_NUM_THREADS"] = str(RETRIEVAL_SEARCH_THREADS)
 # Exact indexes of 10k+ vectors keep a column-major copy (2 bytes per component, as much again
 # as the index) and score sparse queries (the hashing embedder's) from the query's columns only.

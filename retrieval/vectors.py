@@ -214,7 +214,7 @@ def build(*, header: Header, ids: np.ndarray, vectors: np.ndarray, ef_search: in
         inner.hnsw.efSearch = ef_search
     else:
         # An exhaustive scan over half-precision vectors: the same ranking as float32 (fp16
-        # keeps ~3 significant digits of a cosine), half the memory, and ~4x faster here,
+        # keeps ~3 significant digits of a cosine), half the memory, and a faster scan,
         # because the scan is bound by memory bandwidth.
         inner = faiss.IndexScalarQuantizer(
             header.dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
