@@ -20,14 +20,11 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so a code change reuses this layer. The
-# optional "worker" extra (the database task backend), when the project defines one, too.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p.get('optional-dependencies', {}).get('worker', [])))" \
-    > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, from the runtime lock alone (exact versions, checked against their
+# hashes), so a code change reuses this layer. The app runs from /app, so the project itself
+# is not installed.
+COPY requirements/run.txt ./requirements/
+RUN pip install --require-hashes -r requirements/run.txt
 
 COPY --chown=root:root . .
 RUN python -m compileall -q accounts billing chat config orders providers retrieval web

@@ -7,22 +7,40 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WEB_CONCURRENCY ?= 2
 
-.PHONY: run serve test lint typecheck pytest test-services openapi bench clean
+.PHONY: lock run serve test lint typecheck pytest test-services openapi bench clean
 
-# --- environments (reinstalled only when pyproject.toml changes) -------------------------------
+# --- environments (installed from the locks; reinstalled when they or pyproject.toml change) ---
+
+# The locks pin every package with its hashes for Python 3.11 on Linux x86_64, the machines
+# Tally runs and is tested on; `make lock` writes them from pyproject.toml (README: Dependencies).
+RUN_LOCK := requirements/run.txt
+DEV_LOCK := requirements/dev.txt
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Tally needs Python 3.11+; set PYTHON=python3.x" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: $(RUN_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(RUN_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@ $(VENV)/.installed
+
+# Keeps every pin that pyproject.toml still allows; `make lock LOCK_FLAGS=--upgrade` moves all
+# to the newest allowed, `LOCK_FLAGS='--upgrade-package django'` one. run.txt is constrained by
+# dev.txt, so the tests run on the versions the image ships.
+LOCK_FLAGS ?=
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock'
+
+lock: $(VENV)/.installed-dev
+	$(UV_COMPILE) $(LOCK_FLAGS) --extra dev -o $(DEV_LOCK)
+	$(UV_COMPILE) -c $(DEV_LOCK) -o $(RUN_LOCK)
 
 # --- run ---------------------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ def browser_unavailable() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is missing: apt-get install chromium (scripts/browser-deps.sh, as root)"
     if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is missing: pip install playwright (scripts/browser-deps.sh)"
+        return "the playwright package is missing: it comes from requirements/dev.txt (make test)"
     return None
 
 
