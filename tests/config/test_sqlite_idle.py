@@ -6,11 +6,19 @@ a transaction or after an error, never with a statement still open, never more t
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.db import (
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+    connections,
+    transaction,
+)
 
 from billing.models import LedgerEntry, Wallet
 from config.sqlite import idle
@@ -75,7 +83,7 @@ def test_a_connection_closed_inside_a_transaction_is_not_kept():
     abandoned = _in_a_thread(close_mid_transaction)
 
     assert _in_a_thread(_raw) is not abandoned
-    with pytest.raises(Exception, match="closed"):
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
         abandoned.execute("SELECT 1")
 
 
@@ -91,7 +99,7 @@ def test_no_more_than_the_limit_wait(monkeypatch: pytest.MonkeyPatch):
 
     kept = [opened[0]._idle().take() for _ in range(3)]
     assert kept[:2] == [raws[1], raws[0]] and kept[2] is None
-    with pytest.raises(Exception, match="closed"):
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
         raws[2].execute("SELECT 1")
 
 
@@ -136,14 +144,14 @@ def test_a_half_read_query_is_closed_before_the_connection_is_kept(make_user):
         return Wallet.objects.count()
 
     assert _in_a_thread(count_and_write) == 3
-    with pytest.raises(Exception, match="closed"):
+    with pytest.raises(ProgrammingError, match="closed cursor"):
         cursor.fetchone()
 
 
 def test_a_connection_closed_after_an_error_is_not_kept():
     def fail_then_close() -> Any:
         raw = _raw()
-        with pytest.raises(DatabaseError):
+        with pytest.raises(OperationalError, match="no such table"):
             connection.cursor().execute("SELECT * FROM no_such_table")
         connection.close()  # as Django does when a rollback fails, before any reset
         return raw

@@ -9,7 +9,7 @@ import pytest
 
 from accounts.models import User
 from orders import services
-from orders.exceptions import OrderError
+from orders.exceptions import OrderError, OrderNotEditable
 from orders.models import Order, Product
 from orders.tools import OrderToolbox
 from providers.types import ToolCall
@@ -186,7 +186,7 @@ def test_a_confirmed_order_cannot_be_edited_and_a_new_draft_starts(user: User):
 
     again = run(user, "cancel_order")
     assert again["ok"] is False
-    with pytest.raises(Exception, match="already confirmed"):
+    with pytest.raises(OrderNotEditable, match="already confirmed"):
         services.order_cancel(user=user, order_id=confirmed["order"]["id"])
     fresh = run(user, "add_to_order", product="coke", quantity=1)
     assert fresh["order"]["id"] != confirmed["order"]["id"]

@@ -205,7 +205,7 @@ def test_a_failure_midway_erases_nothing(alice: Person, monkeypatch: pytest.Monk
     # The orders app fails after chat and retrieval erased theirs: all of it is undone.
     monkeypatch.setattr(services.orders, "user_erase", broken)
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="disk full"):
         services.account_delete(user=alice.user, password=PASSWORD)
 
     alice.user.refresh_from_db()
