@@ -3,6 +3,7 @@ demo staff account in production."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from io import StringIO
 from typing import Any
@@ -12,13 +13,22 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from chat.management.commands.load_demo import DEMO
 from orders.models import Product
 from retrieval.models import Document
 
 pytestmark = pytest.mark.django_db
 
+DEMO_SKUS = sorted(product["sku"] for product in json.loads((DEMO / "catalog.json").read_text()))
 
-def test_load_demo_creates_one_staff_account_that_can_log_in_and_is_idempotent(api: APIClient):
+
+def _catalog_skus() -> list[str]:
+    return sorted(Product.objects.values_list("sku", flat=True))
+
+
+def test_load_demo_run_twice_loads_every_product_once_and_one_staff_account_that_can_log_in(
+    api: APIClient,
+):
     first, second = StringIO(), StringIO()
     call_command("load_demo", stdout=first)
     call_command("load_demo", stdout=second)
@@ -26,7 +36,8 @@ def test_load_demo_creates_one_staff_account_that_can_log_in_and_is_idempotent(a
     assert "staff / tally-staff-demo" in first.getvalue()
     assert "exists" in second.getvalue()
     assert User.objects.filter(username="staff", is_staff=True).count() == 1
-    assert Product.objects.count() >= 12
+    assert _catalog_skus() == DEMO_SKUS
+    assert f"Catalog: {len(DEMO_SKUS)} product(s) added." in first.getvalue()
     assert "Catalog: 0 product(s) added." in second.getvalue()
     response = api.post(
         "/api/login/", {"username": "staff", "password": "tally-staff-demo"}, format="json"
@@ -44,7 +55,7 @@ def test_in_production_load_demo_never_creates_the_demo_staff_account(
 
     assert not User.objects.filter(username="staff").exists()
     assert "tally-staff-demo" not in out.getvalue()
-    assert Product.objects.count() >= 12
+    assert _catalog_skus() == DEMO_SKUS
     response = api.post(
         "/api/login/", {"username": "staff", "password": "tally-staff-demo"}, format="json"
     )

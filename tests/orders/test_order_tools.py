@@ -201,13 +201,15 @@ def test_tools_act_only_on_the_callers_own_draft(user: User, make_user: Callable
     assert Order.objects.get(user=other).status == "draft"
 
 
-def test_search_catalog_finds_products_from_loose_descriptions(user: User):
+def test_search_catalog_finds_products_from_loose_descriptions(
+    user: User, catalog: list[dict[str, Any]]
+):
     spicy = run(user, "search_catalog", query="something spicy")
     menu = run(user, "search_catalog", query="menu")
 
     names = [p["name"] for p in spicy["products"]]
     assert "Diavola" in names[:3]
-    assert len(menu["products"]) == 8  # the tool caps its list
+    assert len(menu["products"]) == min(8, len(catalog))  # the tool caps its list at 8
 
 
 def test_an_unknown_tool_or_bad_arguments_are_refused(user: User):
