@@ -46,7 +46,7 @@ def test_another_users_conversation_is_404_on_every_method(
     assert Message.objects.filter(conversation_id=theirs).count() == 2
 
 
-def test_rename_a_conversation(user_api: APIClient):
+def test_a_conversation_can_be_renamed_but_not_to_nothing(user_api: APIClient):
     conversation = start(user_api, "hello")
 
     response = user_api.patch(

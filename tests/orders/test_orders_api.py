@@ -112,7 +112,7 @@ def test_confirm_then_cancel_is_a_409(user: User, user_api: APIClient):
 
 
 @pytest.mark.django_db
-def test_cancel_a_draft(user: User, user_api: APIClient):
+def test_a_draft_can_be_cancelled(user: User, user_api: APIClient):
     order = draft(user, ("coke", 1))
 
     response = user_api.post(f"/api/orders/{order.pk}/cancel/")

@@ -206,7 +206,7 @@ def test_others_private_documents_are_404(
     assert Document.objects.filter(pk=theirs["id"]).exists()
 
 
-def test_reading_a_document(user_api: APIClient) -> None:
+def test_a_document_reads_back_as_uploaded_with_its_title_tidied(user_api: APIClient) -> None:
     created = upload(user_api, "mine.txt", "Words", title="  My   list ").json()
 
     body = user_api.get(f"/api/documents/{created['id']}/").json()
