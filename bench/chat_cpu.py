@@ -49,7 +49,8 @@ def measure(chats: int, warmup: int) -> dict[str, float]:
         {"username": "cpu", "password": "correct-horse-battery-staple"},
         content_type="application/json",
     )
-    assert registered.status_code == 201, registered.content
+    if registered.status_code != 201:
+        raise SystemExit(f"register answered {registered.status_code}: {registered.content!r}")
     auth = {"HTTP_AUTHORIZATION": f"Token {registered.json()['token']}"}
     conversation = None
 
@@ -57,7 +58,8 @@ def measure(chats: int, warmup: int) -> dict[str, float]:
         nonlocal conversation
         body = {"message": QUESTIONS[n % len(QUESTIONS)], "conversation": conversation}
         response = client.post("/api/chat/", body, content_type="application/json", **auth)
-        assert response.status_code == 200, response.content
+        if response.status_code != 200:
+            raise SystemExit(f"chat answered {response.status_code}: {response.content!r}")
         conversation = response.json()["conversation"]
 
     for n in range(warmup):
