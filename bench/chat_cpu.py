@@ -51,13 +51,13 @@ def measure(chats: int, warmup: int) -> dict[str, float]:
     )
     if registered.status_code != 201:
         raise SystemExit(f"register answered {registered.status_code}: {registered.content!r}")
-    auth = {"HTTP_AUTHORIZATION": f"Token {registered.json()['token']}"}
+    auth = {"Authorization": f"Token {registered.json()['token']}"}
     conversation = None
 
     def chat(n: int) -> None:
         nonlocal conversation
         body = {"message": QUESTIONS[n % len(QUESTIONS)], "conversation": conversation}
-        response = client.post("/api/chat/", body, content_type="application/json", **auth)
+        response = client.post("/api/chat/", body, content_type="application/json", headers=auth)
         if response.status_code != 200:
             raise SystemExit(f"chat answered {response.status_code}: {response.content!r}")
         conversation = response.json()["conversation"]
