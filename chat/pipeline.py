@@ -8,14 +8,13 @@ transaction and end in exactly one of `_finish` (answer stored) or `_fail` (refu
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -59,7 +58,8 @@ class Turn:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the API returns for a finished turn (the `done` event of a stream, too)."""
+    """A finished turn; `chat.serializers.ChatOutput` makes the API's response body of it (the
+    `done` event of a stream, too)."""
 
     message: str
     response: str
@@ -73,16 +73,6 @@ class Answer:
     sources: list[dict[str, Any]]
     usage: dict[str, int]
     order: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        # Field by field rather than `asdict`, which copies every nested list and dict deeply;
-        # the caller gets its own lists and dicts one level down.
-        return {
-            **{f.name: getattr(self, f.name) for f in fields(self)},
-            "sources": [dict(source) for source in self.sources],
-            "usage": dict(self.usage),
-            "order": copy.deepcopy(self.order),
-        }
 
 
 def _title(text: str) -> str:
