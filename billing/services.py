@@ -18,7 +18,6 @@ from django.utils import timezone
 from billing.exceptions import InsufficientTokens, InvalidAmount, TopUpNotAllowed
 from billing.models import LedgerEntry, Wallet
 from billing.selectors import balance_of
-from core import statements
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ def _apply(
             balance = _move(wallet_id, delta)
         if balance is None:
             return None
-        entry = LedgerEntry(
+        entry = LedgerEntry.objects.create(
             wallet_id=wallet_id,
             username=user.get_username(),
             delta=delta,
@@ -71,7 +70,6 @@ def _apply(
             note=note,
             created_by=created_by,  # type: ignore[misc]  # any AUTH_USER_MODEL
         )
-        statements.insert(entry)
     log.info(
         "ledger %s user=%s delta=%+d balance=%d ref=%s",
         kind,

@@ -8,14 +8,13 @@ transaction and end in exactly one of `_finish` (answer stored) or `_fail` (refu
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
 import time
 import uuid
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -30,7 +29,6 @@ from chat import context as chat_context
 from chat.exceptions import ConversationNotFound, TurnExpired
 from chat.models import Conversation, Message, RequestLog
 from chat.tasks import remember_later
-from core import statements
 from providers import registry
 from providers.exceptions import ProviderError, ProviderUnavailable
 from providers.types import Completion, Prompt, TextDelta, Usage
@@ -59,7 +57,8 @@ class Turn:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the API returns for a finished turn (the `done` event of a stream, too)."""
+    """A finished turn; `chat.serializers.ChatOutput` makes the API's response body of it (the
+    `done` event of a stream, too)."""
 
     message: str
     response: str
@@ -73,16 +72,6 @@ class Answer:
     sources: list[dict[str, Any]]
     usage: dict[str, int]
     order: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        # Field by field rather than `asdict`, which copies every nested list and dict deeply;
-        # the caller gets its own lists and dicts one level down.
-        return {
-            **{f.name: getattr(self, f.name) for f in fields(self)},
-            "sources": [dict(source) for source in self.sources],
-            "usage": dict(self.usage),
-            "order": copy.deepcopy(self.order),
-        }
 
 
 def _title(text: str) -> str:
@@ -111,28 +100,25 @@ def begin(
     chosen, model_name = registry.resolve(provider, model)
     cost = settings.CHAT_COST
     reference = f"chat:{uuid.uuid4().hex}"
-    # Made before the transaction: every writer of the database waits while it is open.
-    question = Message(
-        role=Message.Role.USER,
-        content=text,
-        provider=chosen.name,
-        model=model_name,
-        tokens_charged=cost,
-        client_ip=client_ip,
-        status=Message.Status.PENDING,
-        reference=reference,  # pairs the question with its charge (and refund) in the ledger
-    )
     with transaction.atomic():
         if conversation_id is None:
-            new = Conversation(user_id=user.pk, title=_title(text))
-            conversation_id = statements.insert(new).pk
-        elif not statements.update(
-            Conversation, {"id": conversation_id, "user_id": user.pk}, updated_at=timezone.now()
+            conversation_id = Conversation.objects.create(user_id=user.pk, title=_title(text)).pk
+        elif not Conversation.objects.filter(pk=conversation_id, user_id=user.pk).update(
+            updated_at=timezone.now()  # `update` does not apply `auto_now`
         ):  # someone else's conversation, or none: the same answer, so ids reveal nothing
             raise ConversationNotFound(f"Conversation {conversation_id} not found.")
         charge = billing.charge(user=user, amount=cost, reference=reference) if cost else None
-        question.conversation_id = conversation_id
-        statements.insert(question)
+        question = Message.objects.create(
+            conversation_id=conversation_id,
+            role=Message.Role.USER,
+            content=text,
+            provider=chosen.name,
+            model=model_name,
+            tokens_charged=cost,
+            client_ip=client_ip,
+            status=Message.Status.PENDING,
+            reference=reference,  # pairs the question with its charge (and refund) in the ledger
+        )
     return Turn(
         user=user,
         text=text,
@@ -297,9 +283,14 @@ def _finish(
         {"source": p.source, "kind": p.kind, "score": round(float(p.score), 4)} for p in passages
     ]
     balance = turn.balance
-    # Made before the transaction: every writer of the database waits while it is open.
-    answer = statements.Insert(
-        Message(
+    with transaction.atomic():
+        # Only a turn still pending is answered: `reconcile_charges` may have refunded it (it
+        # claims pending turns the same way), and then it must not also be recorded as paid.
+        if not Message.objects.filter(pk=turn.question_id, status=Message.Status.PENDING).update(
+            status=Message.Status.OK
+        ):
+            raise TurnExpired("The answer came too late; the chat was refunded.")
+        reply = Message.objects.create(
             conversation_id=turn.conversation_id,
             role=Message.Role.ASSISTANT,
             content=completion.text,
@@ -312,25 +303,13 @@ def _finish(
             client_ip=turn.client_ip,
             sources=sources,
         )
-    )
-    entry = _request_log(
-        turn,
-        status=RequestLog.Status.OK,
-        completion=completion,
-        source=source,
-        latency_ms=latency_ms,
-    )
-    with transaction.atomic():
-        # Only a turn still pending is answered: `reconcile_charges` may have refunded it (it
-        # claims pending turns the same way), and then it must not also be recorded as paid.
-        if not statements.update(
-            Message,
-            {"id": turn.question_id, "status": Message.Status.PENDING},
-            status=Message.Status.OK,
-        ):
-            raise TurnExpired("The answer came too late; the chat was refunded.")
-        reply = answer.run()
-        entry.run()
+        _log_request(
+            turn,
+            status=RequestLog.Status.OK,
+            completion=completion,
+            source=source,
+            latency_ms=latency_ms,
+        )
         if source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS:
             balance = billing.refund(
                 user=turn.user, amount=turn.charged, reference=turn.reference, note="cache hit"
@@ -367,27 +346,24 @@ def _fail(turn: Turn, exc: BaseException) -> None:
         with transaction.atomic():
             # Only a turn still pending is refunded here: `reconcile_charges` may have
             # refunded it already (it claims pending turns the same way).
-            settled = statements.update(
-                Message,
-                {"id": turn.question_id, "status": Message.Status.PENDING},
-                status=Message.Status.FAILED,
-                tokens_charged=0,
-            )
+            settled = Message.objects.filter(
+                pk=turn.question_id, status=Message.Status.PENDING
+            ).update(status=Message.Status.FAILED, tokens_charged=0)
             if settled and turn.charged:
                 billing.refund(
                     user=turn.user, amount=turn.charged, reference=turn.reference, note=code
                 )
-            _request_log(
+            _log_request(
                 turn,
                 status=RequestLog.Status.PROVIDER_ERROR,
                 error_code=code,
                 latency_ms=int((time.monotonic() - turn.started) * 1000),
-            ).run()
+            )
     except Exception:
         log.exception("could not refund chat turn %s", turn.reference)
 
 
-def _request_log(
+def _log_request(
     turn: Turn,
     *,
     status: str,
@@ -395,25 +371,23 @@ def _request_log(
     completion: Completion | None = None,
     source: str = "",
     error_code: str = "",
-) -> statements.Insert[RequestLog]:
-    """The turn's request log, ready to write."""
-    return statements.Insert(
-        RequestLog(
-            user_id=turn.user.pk,
-            username=turn.user.get_username(),
-            conversation_id=turn.conversation_id,
-            client_ip=turn.client_ip,
-            request_text=turn.text,
-            response_text=completion.text if completion else "",
-            provider=completion.provider if completion else turn.provider,
-            model=completion.model if completion else turn.model,
-            prompt_tokens=completion.usage.prompt_tokens if completion else 0,
-            completion_tokens=completion.usage.completion_tokens if completion else 0,
-            tokens_charged=turn.charged if status == RequestLog.Status.OK else 0,
-            source=source,
-            streamed=turn.streamed,
-            latency_ms=latency_ms,
-            status=status,
-            error_code=error_code,
-        )
+) -> RequestLog:
+    """Write the turn's request log."""
+    return RequestLog.objects.create(
+        user_id=turn.user.pk,
+        username=turn.user.get_username(),
+        conversation_id=turn.conversation_id,
+        client_ip=turn.client_ip,
+        request_text=turn.text,
+        response_text=completion.text if completion else "",
+        provider=completion.provider if completion else turn.provider,
+        model=completion.model if completion else turn.model,
+        prompt_tokens=completion.usage.prompt_tokens if completion else 0,
+        completion_tokens=completion.usage.completion_tokens if completion else 0,
+        tokens_charged=turn.charged if status == RequestLog.Status.OK else 0,
+        source=source,
+        streamed=turn.streamed,
+        latency_ms=latency_ms,
+        status=status,
+        error_code=error_code,
     )

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from rest_framework import serializers
 
 from chat.models import Conversation, Message
-from chat.pipeline import Answer
 from orders.serializers import OrderOutput
 
 
@@ -43,6 +40,8 @@ class UsageOutput(serializers.Serializer):
 
 
 class ChatOutput(serializers.Serializer):
+    """The chat's response body (and a stream's `done` event), made from a `pipeline.Answer`."""
+
     message = serializers.CharField()
     response = serializers.CharField()
     conversation = serializers.IntegerField()
@@ -57,16 +56,6 @@ class ChatOutput(serializers.Serializer):
     order = OrderOutput(
         allow_null=True, help_text="The order, when this turn touched it (through order tools)."
     )
-
-
-def chat_output(answer: Answer) -> dict[str, Any]:
-    """`ChatOutput`'s data for an answer, without building its fields for every chat: all but
-    the order are plain JSON values already (a test holds the two equal)."""
-    body = answer.as_dict()
-    body["source"] = str(body["source"])  # a Message.Source member
-    if body["order"] is not None:
-        body["order"] = OrderOutput(body["order"]).data
-    return body
 
 
 class ConversationOutput(serializers.ModelSerializer):

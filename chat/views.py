@@ -32,7 +32,6 @@ from chat.serializers import (
     ConversationUpdateInput,
     MessageOutput,
     StreamEventOutput,
-    chat_output,
 )
 from chat.streaming import in_thread, sse
 from chat.throttling import ChatRateThrottle
@@ -147,7 +146,7 @@ class ChatView(APIView):
             )
             if wants_stream:
                 return self._stream(request, turn, claim)
-            body = chat_output(pipeline.answer(turn))
+            body = ChatOutput(pipeline.answer(turn)).data
         except BaseException:
             if claim is not None:
                 idempotency.release(claim)
@@ -183,15 +182,15 @@ class ChatView(APIView):
                     if isinstance(event, TextDelta):
                         yield sse("delta", {"text": event.text})
                     else:
-                        body = chat_output(event)
+                        body = ChatOutput(event).data
                         if claim is not None:
                             idempotency.complete(claim, status=200, body=body)
                         yield sse("done", body)
             except Exception as exc:  # refunded by the pipeline; tell the client why
                 if claim is not None:
                     idempotency.release(claim)
-                _, body = error_body(exc)
-                yield sse("error", {**body, "tokens_remaining": balance_of(user=turn.user)})
+                _, error = error_body(exc)
+                yield sse("error", {**error, "tokens_remaining": balance_of(user=turn.user)})
 
         if isinstance(request._request, ASGIRequest):
             return _event_stream(in_thread(events()))

@@ -1,24 +1,21 @@
 """Reads: which documents a user may see, semantic search, and the chat's context passages.
 
-A user's search only ever touches two indexes, the shared one and the user's own, and every
-hit is re-checked against the database (visible, still there) before it is returned. A search
-costs one query for the scopes' versions and one for the chunks it returns.
+A user's search only ever touches two indexes, the shared one and the user's own, and the
+query that reads the hits' chunks decides which of them the user may see (and which still
+exist). A search costs one query for the scopes' versions and one for the chunks it returns.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
-from core import statements
 from providers.types import Passage
 from retrieval import embedders, index
 from retrieval.embedders import Embedder
@@ -99,12 +96,12 @@ def search(
     vector = embedders.normalise(embedder.embed([query]))[0]
     _check(states, embedder, vector)
     floor = settings.RETRIEVAL_MIN_SCORE if min_score is None else min_score
-    visible = _Visible(scopes=frozenset(scopes), kinds=frozenset(kinds), user_id=user.pk)
+    visible = _visible(user, scopes=scopes, kinds=kinds, exclude_conversation=exclude_conversation)
     fetch, round_ = k * _OVERFETCH, 1
     while True:
         ranked, exhausted = index.search(states, vector, k=fetch)
         ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor]
-        hits = _hydrate(ranked, visible, exclude_conversation)
+        hits = _hydrate(ranked, visible)
         if len(hits) >= k or exhausted or len(ranked) < fetch or round_ == rounds:
             return hits[:k]
         fetch, round_ = fetch * _OVERFETCH, round_ + 1
@@ -162,89 +159,43 @@ def _check(states: Sequence[IndexState], embedder: Embedder, vector: np.ndarray)
             index.check_embedder(state, embedder=embedder.name, dim=len(vector))
 
 
-class _HitRow(NamedTuple):
-    """What a hit is made from: a chunk's row, with its document's title."""
-
-    id: int
-    scope: str
-    shared: bool
-    owner_id: int | None
-    kind: str
-    text: str
-    ordinal: int
-    document_id: int | None
-    document__title: str | None
-    label: str
-    conversation_id: int | None
-
-
-_HIT_FIELDS = _HitRow._fields
-
-
-@dataclass(frozen=True)
-class _Visible:
+def _visible(
+    user: AbstractBaseUser,
+    *,
+    scopes: Collection[str],
+    kinds: Collection[str],
+    exclude_conversation: int | None,
+) -> Q:
     """Which chunks a search may return: shared documents and the user's own chunks, of the
-    asked kinds, in the searched scopes."""
-
-    scopes: frozenset[str]
-    kinds: frozenset[str]
-    user_id: int | None
-
-    def __call__(self, row: _HitRow) -> bool:
-        return (
-            row.scope in self.scopes
-            and row.kind in self.kinds
-            and (
-                (row.shared and row.kind == Chunk.Kind.DOCUMENT)
-                or (self.user_id is not None and row.owner_id == self.user_id)
-            )
-        )
+    asked kinds, in the searched scopes; never a memory of the conversation being continued
+    (its history already holds it)."""
+    whose = Q(shared=True, kind=Chunk.Kind.DOCUMENT)
+    if user.pk is not None:
+        whose |= Q(owner_id=user.pk)
+    visible = Q(scope__in=list(scopes), kind__in=list(kinds)) & whose
+    if exclude_conversation is not None:
+        visible &= ~Q(kind=Chunk.Kind.MEMORY, conversation_id=exclude_conversation)
+    return visible
 
 
-@functools.cache
-def _hit_select(vendor: str) -> str:
-    """`SELECT` of `_HIT_FIELDS` by chunk id, up to the ids' ``IN``: written out once (see
-    `core.statements`). ``vendor`` keys the cache, since quoting is the backend's."""
-
-    def select(name: str) -> str:
-        if name == "document__title":
-            return statements.column(Document, "title")
-        return statements.column(Chunk, name)
-
-    return (
-        f"SELECT {', '.join(map(select, _HIT_FIELDS))} "  # noqa: S608 - the models' own names
-        f"FROM {statements.table(Chunk)} LEFT OUTER JOIN {statements.table(Document)} "
-        f"ON {statements.column(Chunk, 'document_id')} = {statements.column(Document, 'id')} "
-        f"WHERE {statements.column(Chunk, 'id')} IN "
-    )
-
-
-def _hit_rows(chunk_ids: Sequence[int]) -> list[_HitRow]:
-    """The chunks' `_HIT_FIELDS`, by primary key; those that no longer exist are missing."""
-    sql = f"{_hit_select(statements.db().vendor)}({statements.placeholders(len(chunk_ids))})"
-    return list(map(_HitRow._make, statements.fetch(sql, chunk_ids)))
-
-
-def _excluded(row: _HitRow, conversation_id: int | None) -> bool:
-    """A memory of the conversation being continued: its history already holds it."""
-    return (
-        conversation_id is not None
-        and row.kind == Chunk.Kind.MEMORY
-        and row.conversation_id == conversation_id
-    )
-
-
-def _hydrate(
-    ranked: list[tuple[int, float]], visible: _Visible, exclude_conversation: int | None
-) -> list[Hit]:
-    """The ranked chunks that still exist and the user may see, as hits. One plain query by
-    primary key; the visibility rules are checked on the rows it returns."""
+def _hydrate(ranked: list[tuple[int, float]], visible: Q) -> list[Hit]:
+    """The ranked chunks that still exist and the user may see, as hits: one query by primary
+    key, filtered by ``visible``."""
     if not ranked:
         return []
-    rows = _hit_rows([chunk_id for chunk_id, _ in ranked])
-    found = {
-        row.id: row for row in rows if visible(row) and not _excluded(row, exclude_conversation)
-    }
+    rows = Chunk.objects.filter(visible, pk__in=[chunk_id for chunk_id, _ in ranked]).values_list(
+        "id",
+        "kind",
+        "text",
+        "ordinal",
+        "document_id",
+        "document__title",
+        "label",
+        "conversation_id",
+        "shared",
+        named=True,
+    )
+    found = {row.id: row for row in rows}
     return [
         Hit(
             chunk_id=chunk_id,

@@ -4,6 +4,7 @@ refusal to mix embedders."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,19 +241,34 @@ def test_index_health_names_the_embedder_and_catches_a_mismatch(
         selectors.index_health()
 
 
-def test_hydrating_by_hand_reads_what_the_orm_reads(
-    corpus: dict[str, int], user: User, user_api: APIClient
+def test_hits_are_the_ranked_chunks_that_still_exist_and_the_user_may_see(
+    corpus: dict[str, int],
+    user: User,
+    user_api: APIClient,
+    make_user: Callable[..., User],
 ) -> None:
+    bob = make_user("bob")
     upload(user_api, "diet.txt", "My diet: no dairy, lots of olives.")
-    services.remember(
-        user_id=user.pk, conversation_id=7, question="Vouchers?", answer="Paper ones.",
-        conversation_title="Paying",
-    )  # fmt: skip
-    ids = list(Chunk.objects.values_list("id", flat=True))
-    assert Chunk.objects.filter(kind=Chunk.Kind.MEMORY).exists()
+    upload(client_for(bob), "bob.txt", "Bob's own notes.")
+    for owner, conversation, title in ((user, 7, "Paying"), (user, 8, "Later"), (bob, 9, "")):
+        services.remember(
+            user_id=owner.pk, conversation_id=conversation, question="Vouchers?",
+            answer="Paper ones.", conversation_title=title,
+        )  # fmt: skip
+    chunks = Chunk.objects.order_by("-id")
+    ranked = [(max(c.pk for c in chunks) + 1, 1.0)] + [(c.pk, 0.5) for c in chunks]  # + deleted
 
-    by_hand = selectors._hit_rows([*ids, max(ids) + 1])  # a deleted chunk is just missing
+    def hits(**rule: Any) -> list[tuple[str, str]]:
+        scopes = [SHARED_SCOPE, user_scope(user.pk)]
+        visible = selectors._visible(user, scopes=scopes, **rule)
+        return [(hit.kind, hit.title) for hit in selectors._hydrate(ranked, visible)]
 
-    by_orm = Chunk.objects.filter(pk__in=ids).values(*selectors._HIT_FIELDS)
-    assert sorted((row._asdict() for row in by_hand), key=lambda row: row["id"]) == list(by_orm)
-    assert {row.document__title for row in by_hand} >= {"diet", None}  # None: memories
+    shared = [("document", Path(name).stem) for name in reversed(CORPUS)]
+    both = ("document", "memory")
+    assert hits(kinds=both, exclude_conversation=7) == [
+        ("memory", "Later"), ("document", "diet"), *shared,
+    ]  # fmt: skip
+    assert hits(kinds=both, exclude_conversation=None) == [
+        ("memory", "Later"), ("memory", "Paying"), ("document", "diet"), *shared,
+    ]  # fmt: skip
+    assert hits(kinds=("document",), exclude_conversation=None) == [("document", "diet"), *shared]
