@@ -1,33 +1,53 @@
-"""Django's SQLite backend with a prompt, fair-minded queue for writers.
+"""The SQLite backend (`ENGINE: config.sqlite`): Django's own, plus a queue for writers and a
+pool of idle connections. The whole backend is this one module.
 
-SQLite lets one writer in at a time. A connection that finds the database locked sleeps in
-SQLite's busy handler and tries again after 1, 2, 5, 10 … 100 ms, so under load a waiting
-writer keeps sleeping long after the lock came free, and the unlucky ones starve: with two
-server workers a chat's p50 was ~100 ms and its p99 seconds. Here each transaction first takes
-an exclusive lock on a file next to the database (`<name>.writer`), checked every half a
-millisecond, and holds it until COMMIT or ROLLBACK; `BEGIN IMMEDIATE` then finds SQLite free.
-Writers of every process on the machine share that lock (a crashed process's lock is released
-by the kernel); statements outside a transaction still queue in SQLite's own handler.
+SQLite lets one writer in at a time. The settings already give Django's backend WAL,
+`BEGIN IMMEDIATE` and a busy timeout, so writers wait instead of failing; but a writer that
+finds the database locked waits in SQLite's busy handler, which sleeps between tries for
+longer and longer (up to 100 ms), so it keeps sleeping after the lock came free and the
+unlucky ones wait far longer than the rest. Here each transaction first takes an exclusive
+lock on a file next to the database (`<name>.writer`), tried every `POLL_S`, and holds it
+until COMMIT or ROLLBACK; `BEGIN IMMEDIATE` then finds SQLite free. Writers of every
+process on the machine share that lock (a crashed process's lock is released by the kernel);
+statements outside a transaction still queue in SQLite's own handler.
 
-Closed connections stay open for the next one (`config.sqlite.idle`).
+Under ASGI each request runs in a new thread with a new connection, so `CONN_MAX_AGE` cannot
+keep one, and opening one means SQLite parsing the schema again and Django registering its
+functions. Connections closed cleanly (no transaction, no error, no statement left open) are
+kept for the next request, up to `IDLE_CONNECTIONS` per process.
+
+Why it is kept (issue 27, bench/README.md "SQLite backend: Django's own vs config/sqlite"):
+measured side by side against `django.db.backends.sqlite3` with the same OPTIONS (two
+uvicorn workers on the same data, the two started alternately), neither showed "database is
+locked" (50 simultaneous chats, `tests/production/test_load.py`), but Django's own gave a
+chat's p99 at 8 clients two to three times this backend's in four pairs of five, and served
+the authenticated read with less throughput in all five.
+
+It overrides private methods of Django's SQLite backend (`_start_transaction_under_autocommit`,
+`_commit`, `_rollback`, `_close`, and the test database's `_create_test_db` and
+`_destroy_test_db`): check them when upgrading Django. `tests/config/test_sqlite_writers.py`
+and `test_sqlite_idle.py` hold what they must do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 import weakref
 from typing import Any
 
 from django.db import OperationalError
-from django.db.backends.sqlite3 import base
+from django.db.backends.sqlite3 import base, creation
 
-from config.sqlite.creation import DatabaseCreation
-from config.sqlite.idle import Idle, idle_for
+POLL_S = 0.0005  # how often a waiting writer tries the lock file
+IDLE_CONNECTIONS = 16  # kept per kind of connection and process; more are closed
 
-POLL_S = 0.0005
+
+# --- The writers' queue ---------------------------------------------------------------------------
 
 
 class _WriterLock:
@@ -74,7 +94,98 @@ def _writer_lock(name: str) -> _WriterLock:
         return _locks.setdefault(path, _WriterLock(path))
 
 
+# --- Idle connections ----------------------------------------------------------------------------
+
+
+class Idle:
+    """Idle connections opened alike (the same file, parameters and pragmas)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+
+    def take(self) -> sqlite3.Connection | None:
+        with self._lock:
+            return self._connections.pop() if self._connections else None
+
+    def give(self, conn: sqlite3.Connection) -> bool:
+        with self._lock:
+            if len(self._connections) >= IDLE_CONNECTIONS:
+                return False
+            self._connections.append(conn)
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+
+# database file -> how its connections were opened -> the idle ones
+_idle: dict[str, dict[str, Idle]] = {}
+_idle_guard = threading.Lock()
+# A forked child's copies of its parent's connections: SQLite must not use them, nor close
+# them (closing would touch files and locks the parent still uses), so they are only kept.
+_inherited: list[sqlite3.Connection] = []
+
+
+def idle_for(name: str, opened: str) -> Idle:
+    """The idle connections to the file ``name`` opened as ``opened`` says (parameters and
+    pragmas: a connection opened otherwise is not the same connection)."""
+    with _idle_guard:
+        return _idle.setdefault(os.path.abspath(name), {}).setdefault(opened, Idle())
+
+
+def forget_idle(name: str) -> None:
+    """Close the idle connections to the file ``name`` (it is about to be removed or made
+    again)."""
+    with _idle_guard:
+        found = list(_idle.get(os.path.abspath(name), {}).values())
+    for idle in found:
+        idle.clear()
+
+
+def _after_fork_in_child() -> None:
+    global _idle_guard
+    _idle_guard = threading.Lock()  # another thread of the parent may have held it
+    for idle in (idle for kinds in _idle.values() for idle in kinds.values()):
+        _inherited.extend(idle._connections)
+        idle._connections, idle._lock = [], threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# --- Test databases ------------------------------------------------------------------------------
+
+
+class DatabaseCreation(creation.DatabaseCreation):
+    """Test databases: no idle connection left open on a file that is removed or made again,
+    and removed with their writer lock and WAL side files."""
+
+    def _create_test_db(self, verbosity: int, autoclobber: bool, keepdb: bool = False) -> Any:
+        name = self._get_test_db_name()  # type: ignore[attr-defined]
+        if not self.is_in_memory_db(name):
+            forget_idle(name)
+        return super()._create_test_db(verbosity, autoclobber, keepdb)  # type: ignore[misc]
+
+    def _destroy_test_db(self, test_database_name: str, verbosity: int) -> None:
+        if test_database_name and not self.is_in_memory_db(test_database_name):
+            forget_idle(test_database_name)
+        super()._destroy_test_db(test_database_name, verbosity)  # type: ignore[misc]
+        if test_database_name and not self.is_in_memory_db(test_database_name):
+            for suffix in (".writer", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(f"{test_database_name}{suffix}")
+
+
+# --- The backend ---------------------------------------------------------------------------------
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    """Django's SQLite connection, queueing its transactions and reusing closed connections."""
+
     creation_class = DatabaseCreation
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

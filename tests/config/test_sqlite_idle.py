@@ -1,7 +1,7 @@
-"""`config.sqlite.idle`: a closed SQLite connection is kept open for the next thread, which
-is how ASGI requests (each in a new thread) stop paying to open one; never one closed inside
-a transaction or after an error, never with a statement still open, never more than
-`IDLE_CONNECTIONS`, and always with foreign keys enforced."""
+"""`config.sqlite`'s idle connections: a closed SQLite connection is kept open for the next
+thread, which is how ASGI requests (each in a new thread) stop paying to open one; never one
+closed inside a transaction or after an error, never with a statement still open, never more
+than `IDLE_CONNECTIONS`, and always with foreign keys enforced."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from django.db import (
 )
 
 from billing.models import LedgerEntry, Wallet
-from config.sqlite import idle
+from config.sqlite import base as idle
 from core import tasks
 
 pytestmark = [
