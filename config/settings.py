@@ -125,10 +125,10 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN, so
     # two transactions never both read and then fight to upgrade (the "database is locked"
-    # deadlock); the timeout makes a waiting writer queue instead of failing. `config.sqlite`
+    # deadlock); the timeout makes a waiting writer queue instead of failing. `core.sqlite`
     # queues transactions on a lock file that wakes waiters at once (SQLite's own handler
     # sleeps up to 100 ms between tries).
-    DATABASES["default"]["ENGINE"] = "config.sqlite"
+    DATABASES["default"]["ENGINE"] = "core.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": env.float("SQLITE_TIMEOUT_S", default=30.0),

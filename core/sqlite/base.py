@@ -1,4 +1,4 @@
-"""The SQLite backend (`ENGINE: config.sqlite`): Django's own, plus a queue for writers and a
+"""The SQLite backend (`ENGINE: core.sqlite`): Django's own, plus a queue for writers and a
 pool of idle connections. The whole backend is this one module.
 
 SQLite lets one writer in at a time. The settings already give Django's backend WAL,
@@ -16,7 +16,7 @@ keep one, and opening one means SQLite parsing the schema again and Django regis
 functions. Connections closed cleanly (no transaction, no error, no statement left open) are
 kept for the next request, up to `IDLE_CONNECTIONS` per process.
 
-Why it is kept (issue 27, bench/README.md "SQLite backend: Django's own vs config/sqlite"):
+Why it is kept (issue 27, bench/README.md "SQLite backend: Django's own vs core/sqlite"):
 measured side by side against `django.db.backends.sqlite3` with the same OPTIONS (two
 uvicorn workers on the same data, the two started alternately), neither showed "database is
 locked" (50 simultaneous chats, `tests/production/test_load.py`), but Django's own gave a

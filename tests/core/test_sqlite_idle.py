@@ -1,4 +1,4 @@
-"""`config.sqlite`'s idle connections: a closed SQLite connection is kept open for the next
+"""`core.sqlite`'s idle connections: a closed SQLite connection is kept open for the next
 thread, which is how ASGI requests (each in a new thread) stop paying to open one; never one
 closed inside a transaction or after an error, never with a statement still open, never more
 than `IDLE_CONNECTIONS`, and always with foreign keys enforced."""
@@ -21,8 +21,8 @@ from django.db import (
 )
 
 from billing.models import LedgerEntry, Wallet
-from config.sqlite import base as idle
 from core import tasks
+from core.sqlite import base as idle
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

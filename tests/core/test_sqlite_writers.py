@@ -1,4 +1,4 @@
-"""`config.sqlite`: write transactions queue on a lock file, so waiting writers get in as soon
+"""`core.sqlite`: write transactions queue on a lock file, so waiting writers get in as soon
 as the holder commits or rolls back, and give up with "database is locked" after the timeout."""
 
 from __future__ import annotations
