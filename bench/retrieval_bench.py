@@ -36,7 +36,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from providers.adapters.local.hashing import hashing_embed  # noqa: E402
+from providers.text import hashing_embed  # noqa: E402
 from retrieval import vectors  # noqa: E402
 from retrieval.vectors import Header  # noqa: E402
 

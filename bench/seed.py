@@ -43,7 +43,7 @@ from accounts.services import token_issue  # noqa: E402
 from billing import services as billing  # noqa: E402
 from billing.models import LedgerEntry  # noqa: E402
 from chat.models import Conversation, Message, RequestLog  # noqa: E402
-from providers.adapters.local.hashing import hashing_embed  # noqa: E402
+from providers.text import hashing_embed  # noqa: E402
 from retrieval import index, indexing, vectors  # noqa: E402
 from retrieval.models import SHARED_SCOPE, Chunk, Document, IndexState  # noqa: E402
 

@@ -17,7 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from chat.models import Message as StoredMessage
 from orders.catalog import passages_for as orders_context
 from orders.tools import OrderToolbox
-from providers.adapters.local.tokens import count_tokens
+from providers import registry
 from providers.types import Message, Passage, Prompt, Role, ToolCall, ToolSpec
 from retrieval.selectors import passages_for as retrieval_passages
 
@@ -72,8 +72,9 @@ class Context:
         return {"ok": False, "message": f"There is no tool called {call.name!r}."}
 
 
-def history(conversation_id: int | None) -> list[Message]:
-    """The last `CHAT_HISTORY_MESSAGES` answered turns, oldest first, within the token budget."""
+def history(conversation_id: int | None, provider: str | None = None) -> list[Message]:
+    """The last `CHAT_HISTORY_MESSAGES` answered turns, oldest first, within the token budget
+    as ``provider`` (default: the deployment's) counts tokens."""
     if conversation_id is None:
         return []
     rows = (
@@ -84,6 +85,7 @@ def history(conversation_id: int | None) -> list[Message]:
         .values_list("role", "content")[: settings.CHAT_HISTORY_MESSAGES]
     )
     budget = settings.CHAT_HISTORY_TOKEN_BUDGET
+    count_tokens = registry.get(provider or settings.LLM_PROVIDER).count_tokens
     kept: list[Message] = []
     for role, content in rows:  # newest first, so the oldest are the ones dropped
         budget -= count_tokens(content)
@@ -94,12 +96,15 @@ def history(conversation_id: int | None) -> list[Message]:
     return kept
 
 
-def build(*, user: AbstractBaseUser, conversation_id: int | None, text: str) -> Context:
+def build(
+    *, user: AbstractBaseUser, conversation_id: int | None, text: str, provider: str | None = None
+) -> Context:
+    """The prompt for ``text``; ``provider`` (the turn's) counts the history's tokens."""
     passages = [p for source in PASSAGE_SOURCES for p in source(user, text, conversation_id)]
     toolboxes = [factory(user, text) for factory in TOOLBOXES]
     prompt = Prompt(
         system=SYSTEM_PROMPT,
-        messages=[*history(conversation_id), Message(role="user", content=text)],
+        messages=[*history(conversation_id, provider), Message(role="user", content=text)],
         passages=passages,
         tools=[spec for toolbox in toolboxes for spec in toolbox.specs()],
     )

@@ -165,7 +165,10 @@ def answer_stream(turn: Turn) -> Iterator[TextDelta | Answer]:
 def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
     try:
         ctx = chat_context.build(
-            user=turn.user, conversation_id=turn.conversation_id, text=turn.text
+            user=turn.user,
+            conversation_id=turn.conversation_id,
+            text=turn.text,
+            provider=turn.provider,
         )
         reads, store = _cache_keys(turn, ctx.prompt) if settings.CHAT_CACHE_TTL else ((), "")
         found = cache.get_many(reads) if reads else {}

@@ -21,8 +21,7 @@ from django.db.models import Count, Max
 
 from orders.models import Product
 from orders.selectors import draft_lines
-from providers.adapters.local.hashing import hashing_embed
-from providers.adapters.local.words import content_stems
+from providers.text import content_stems, hashing_embed
 from providers.types import Passage
 
 EVERYTHING = frozenset({"menu", "everything", "all", "anything", "catalog", "products"})

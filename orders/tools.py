@@ -35,23 +35,11 @@ def _product_parameter(products: Sequence[Product]) -> dict[str, Any]:
     }
 
 
-# Built once per catalog snapshot (its product list) and quantity limit.
-_specs: tuple[list[Product], int, list[ToolSpec]] | None = None
-
-
 def tool_specs() -> list[ToolSpec]:
     """The order tools, their product hints taken from the catalog snapshot (no query)."""
-    global _specs
-    products, limit = catalog.snapshot().products, settings.MAX_ITEM_QUANTITY
-    cached = _specs
-    if cached is None or cached[0] is not products or cached[1] != limit:
-        cached = _specs = (products, limit, _build_specs(products))
-    return cached[2]
-
-
-def _build_specs(products: Sequence[Product]) -> list[ToolSpec]:
+    products = catalog.snapshot().products
     product = _product_parameter(products)
-    catalog = "; ".join(f"{p.sku} = {p.name}" for p in products[:200])
+    listed = "; ".join(f"{p.sku} = {p.name}" for p in products[:200])
     limit = settings.MAX_ITEM_QUANTITY
     return [
         ToolSpec(
@@ -65,7 +53,7 @@ def _build_specs(products: Sequence[Product]) -> list[ToolSpec]:
         ),
         ToolSpec(
             "add_to_order",
-            f"Add a product to the customer's draft order. Catalog: {catalog}.",
+            f"Add a product to the customer's draft order. Catalog: {listed}.",
             {
                 "type": "object",
                 "properties": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,16 @@ class Provider(ABC):
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts as a float32 array of shape (len(texts), dimension)."""
+
+    def count_tokens(self, text: str) -> int:
+        """About how many tokens ``text`` is for this provider's models, offline.
+
+        Vendors' tokenizers are not used (they download their vocabularies), so this default
+        is the common approximation of one token per four bytes of UTF-8, rounded up: close
+        for English prose, pessimistic for code and most other scripts. Adapters with a
+        tokenizer of their own override it.
+        """
+        return math.ceil(len(text.encode("utf-8")) / 4)
 
     def check(self) -> list[str]:
         """Problems with this provider's configuration, as messages (empty when ready)."""

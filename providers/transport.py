@@ -15,7 +15,6 @@ asking again would only double the user's wait.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 from types import ModuleType
@@ -43,7 +42,6 @@ def library_of(client_class: type) -> ModuleType:
     raise TypeError(f"{client_class.__name__} is not an httpx client")
 
 
-@functools.cache
 def _transport_class(http: ModuleType) -> type:
     dropped = (http.RemoteProtocolError, http.ReadError, http.WriteError)
 

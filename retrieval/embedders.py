@@ -13,7 +13,7 @@ import numpy as np
 from django.conf import settings
 
 from providers import registry
-from providers.adapters.local.hashing import hashing_embed
+from providers.text import hashing_embed
 from retrieval.exceptions import EmbedderNotConfigured
 
 # Vendors cap how many inputs one embedding request may carry; stay well under every cap.

@@ -279,25 +279,11 @@ def test_tool_call_ids_are_deterministic_and_distinct(local: LocalProvider) -> N
     assert all(call_id.startswith("call_") for call_id in ids)
 
 
-def test_the_catalog_of_the_same_tools_is_read_once_and_of_new_tools_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_the_catalog_is_read_from_the_tools_of_each_turn() -> None:
     from providers.adapters.local import catalog as catalogs
 
-    reads: list[int] = []
-    read = catalogs._catalog_of
-    monkeypatch.setattr(catalogs, "_last", None)
-
-    def counted(tools: Any) -> Any:
-        reads.append(1)
-        return read(tools)
-
-    monkeypatch.setattr(catalogs, "_catalog_of", counted)
     tools = [SEARCH_CATALOG, ADD_TO_ORDER, REMOVE_FROM_ORDER]
     first = catalogs.catalog_from_tools(tools)
-
-    assert catalogs.catalog_from_tools(list(tools)) is first  # the same specs, in a new list
-    assert reads == [1]
     tiramisu_only = {**PRODUCT, "x-catalog": [{"sku": "DS-TIR", "names": ["Tiramisu"]}]}
     changed = ToolSpec(
         "add_to_order",
@@ -305,6 +291,7 @@ def test_the_catalog_of_the_same_tools_is_read_once_and_of_new_tools_again(
         {**ADD_TO_ORDER.parameters, "properties": {"product": tiramisu_only}},
     )
     newer = catalogs.catalog_from_tools([SEARCH_CATALOG, changed])
-    assert reads == [1, 1]
+
     assert [product.sku for product in newer.products] == ["DS-TIR"]
     assert len(first.products) == len(PIZZERIA)
+    assert catalogs.catalog_from_tools(list(tools)).products == first.products

@@ -12,10 +12,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from providers.adapters.local import LocalProvider
-from providers.adapters.local.answers import _first_mention, _piece_stems, matches
-from providers.adapters.local.hashing import hashing_embed
-from providers.adapters.local.tokens import count_tokens
+from providers.adapters.local.answers import _first_mention, matches
 from providers.base import ProviderConfig
+from providers.text import content_stems, count_tokens
 from providers.types import Completion, Message, Passage, Prompt, TextDelta, ToolCall, ToolSpec
 from tests.providers.test_local_intents import PIZZERIA_TOOLS
 
@@ -283,10 +282,10 @@ def test_the_tool_schemas_are_counted_again_when_the_tools_change(local: LocalPr
     tools = list(PIZZERIA_TOOLS)
     with_tools = bare + sum(_schema_tokens(tool) for tool in tools)
 
-    for _ in range(2):  # the second time, the counts of the same specs are remembered
+    for _ in range(2):  # the same specs, counted the same each time
         assert local.complete(prompt("hi", tools=tools)).usage.prompt_tokens == with_tools
 
-    # A new catalog makes new specs: a longer description is counted, not a remembered count.
+    # A new catalog makes new specs: a longer description is counted.
     longer = replace(tools[0], description=tools[0].description + " Now with tiramisu.")
     changed = [longer, *tools[1:]]
     assert local.complete(prompt("hi", tools=changed)).usage.prompt_tokens == (
@@ -309,13 +308,6 @@ def test_tool_calls_count_as_written_tokens(local: LocalProvider) -> None:
 
     assert completion.text == ""
     assert completion.usage.completion_tokens > 0
-
-
-def test_the_tokenizer_splits_words_numbers_and_punctuation() -> None:
-    assert count_tokens("") == 0
-    assert count_tokens("Hello, world!") == 4
-    assert count_tokens("Open 11:00-22:00") == 8
-    assert count_tokens("1234567") == 3  # digits come in groups of up to three
 
 
 def test_streamed_deltas_join_to_the_text_and_end_with_the_same_completion(
@@ -367,47 +359,6 @@ def test_hashing_embeddings_are_normalised_float32_rows(local: LocalProvider) ->
     assert not vectors[2].any()  # an empty text embeds as zeros
 
 
-def test_the_same_text_always_embeds_to_the_same_vector() -> None:
-    one = hashing_embed(["Delivery is free for orders over 25 EUR."])
-    batch = hashing_embed(["something else", "Delivery is free for orders over 25 EUR."])
-
-    np.testing.assert_array_equal(one[0], batch[1])
-    assert hashing_embed(["x y z"], dim=64).shape == (1, 64)
-
-
-def test_a_text_embedded_again_is_not_changed_by_what_its_first_caller_did() -> None:
-    text = "Is the margherita vegetarian?"
-    first = hashing_embed([text])
-    expected = first.copy()
-    first *= 0  # callers own what they are given: normalising or scaling it in place
-
-    again = hashing_embed([text])
-
-    np.testing.assert_array_equal(again, expected)
-    np.testing.assert_array_equal(hashing_embed([text, "else"])[:1], expected)
-    np.testing.assert_array_equal(hashing_embed([text], dim=64), hashing_embed([text, "x"], 64)[:1])
-
-
-def test_texts_sharing_words_score_above_unrelated_ones() -> None:
-    query, related, unrelated = hashing_embed(
-        [
-            "what are your opening hours",
-            "Opening hours: we are open from 11:00 to 22:00.",
-            "Delivery costs 2.50 EUR within 5 km.",
-        ]
-    )
-
-    assert float(query @ related) > 0.3
-    assert float(query @ related) > float(query @ unrelated) + 0.3
-
-
-def test_plurals_meet_their_singular_in_the_embedding_space() -> None:
-    pizzas, pizza, salad = hashing_embed(["margherita pizzas", "margherita pizza", "caesar salad"])
-
-    assert float(pizzas @ pizza) > 0.99
-    assert float(pizzas @ salad) < 0.3
-
-
 ORDER_WORDS = st.sampled_from(
     "a an two 3x x3 0 1000 and , . ? no with without remove cancel confirm my order coke "
     "pepperoni margherita the of dozen couple half take off swap for instead what's in do you "
@@ -428,15 +379,6 @@ def test_any_message_gets_an_answer_or_tool_calls_the_tools_accept(text: str) ->
         assert 1 <= call.arguments.get("quantity", 1) <= 999
         if call.name == "add_to_order":
             assert isinstance(call.arguments["quantity"], int)
-
-
-def test_the_hashing_embedder_gives_zero_vectors_for_texts_without_words():
-    from providers.adapters.local.hashing import hashing_embed
-
-    vectors = hashing_embed(["¤·[", "", "pizza"])
-
-    assert vectors.dtype == np.float32 and vectors.shape == (3, 384)
-    assert not vectors[0].any() and not vectors[1].any() and vectors[2].any()
 
 
 @pytest.mark.parametrize(
@@ -488,11 +430,9 @@ _STEMS = st.text(alphabet="abde", min_size=1, max_size=8)
 
 @given(term=_STEMS, stems=st.lists(_STEMS, max_size=12))
 @settings(max_examples=300, deadline=None)
-def test_a_sentences_kept_prefixes_match_exactly_what_the_definition_does(
-    term: str, stems: list[str]
-) -> None:
-    # A list is checked stem by stem (the definition); a sentence's frozenset through the
-    # prefixes kept for it. "deliver" meets "delivery", "open" does not meet "opera".
+def test_a_sentences_stems_match_as_any_stems_do(term: str, stems: list[str]) -> None:
+    # A sentence's stems (a frozenset) are matched as any other collection of stems.
+    # "deliver" meets "delivery", "open" does not meet "opera".
     assert matches(term, frozenset(stems)) == matches(term, stems)
     assert matches("deliver", frozenset({"delivery"})) and matches("delivery", frozenset({"deliv"}))
     assert not matches("open", frozenset({"opera"}))
@@ -514,7 +454,7 @@ def test_a_clip_starts_from_the_first_piece_a_question_term_matches(
         (
             position
             for position, piece in enumerate(pieces)
-            if any(matches(term, _piece_stems(piece)) for term in terms)
+            if any(matches(term, content_stems(piece)) for term in terms)
         ),
         0,
     )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from providers.adapters.local.hashing import hashing_embed
+from providers.text import hashing_embed
 from retrieval import index, selectors, services, vectors
 from retrieval.models import SHARED_SCOPE, IndexState, user_scope
 from tests.retrieval.conftest import search, upload

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from accounts.models import User
-from providers.adapters.local.hashing import hashing_embed
+from providers.text import hashing_embed
 from retrieval import index, selectors, services, vectors
 from retrieval.models import Chunk, IndexState, user_scope
 

@@ -1,19 +1,21 @@
 """The built-in offline assistant: deterministic, instant, needs no key, and makes Tally usable.
 
 It quotes the shop's documents, recognises order intents and calls the same order tools a real
-model would, and embeds texts with a hashing embedder (see ``hashing``).
+model would, and embeds texts with the hashing embedder of ``providers.text``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from providers.base import Provider
+from providers.text import count_tokens, hashing_embed
 from providers.types import (
     Completion,
     Prompt,
@@ -25,15 +27,17 @@ from providers.types import (
 )
 
 from .dialogue import Reply, respond
-from .hashing import hashing_embed
 from .items import PlannedCall
-from .tokens import count_tokens, split_for_streaming
 
 __all__ = ["LocalProvider"]
 
 
 class LocalProvider(Provider):
     """The ``local`` provider: no network, no model weights, the same answer every time."""
+
+    def count_tokens(self, text: str) -> int:
+        """Exactly what this assistant's usage counts (``providers.text.count_tokens``)."""
+        return count_tokens(text)
 
     def complete(self, prompt: Prompt, *, model: str | None = None) -> Completion:
         reply = respond(prompt)
@@ -75,23 +79,14 @@ def prompt_tokens(prompt: Prompt) -> int:
     return total + sum(_schema_tokens(tool) for tool in prompt.tools)
 
 
-# Token counts of tool schemas, by the spec object: the order tools are built once per catalog
-# snapshot and offered to every chat, and their JSON (the catalog's names with it) is the
-# longest part of most prompts. The spec is kept with its count, so its id is not reused.
-_schema_counts: dict[int, tuple[ToolSpec, int]] = {}
-_SCHEMA_COUNTS_KEPT = 64
-
-
 def _schema_tokens(tool: ToolSpec) -> int:
-    cached = _schema_counts.get(id(tool))
-    if cached is not None and cached[0] is tool:
-        return cached[1]
     schema = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
-    count = count_tokens(json.dumps(schema, sort_keys=True, default=str))
-    if len(_schema_counts) >= _SCHEMA_COUNTS_KEPT:
-        _schema_counts.clear()  # specs of catalogs long gone
-    _schema_counts[id(tool)] = (tool, count)
-    return count
+    return count_tokens(json.dumps(schema, sort_keys=True, default=str))
+
+
+def split_for_streaming(text: str) -> list[str]:
+    """``text`` in word-sized pieces, each word with its following spaces; they join exactly."""
+    return re.findall(r"\S+\s*|\s+", text)
 
 
 def _written(reply: Reply, calls: Sequence[ToolCall]) -> int:

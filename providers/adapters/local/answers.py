@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from providers.text import content_stems
 from providers.types import Passage
-
-from .words import content_stems
 
 # Words that say "I am asking" rather than what the question is about.
 QUESTION_NOISE = frozenset(
@@ -36,7 +34,7 @@ class Sentence:
     stems: frozenset[str]
     context: frozenset[str]
 
-    @functools.cached_property
+    @property
     def about(self) -> frozenset[str]:
         """Its own stems and its heading's."""
         return self.stems | self.context
@@ -65,12 +63,6 @@ def _unwrap(text: str) -> list[str]:
 
 def split_sentences(text: str) -> list[Sentence]:
     """The quotable sentences of a document chunk (Markdown headings and FAQ questions aside)."""
-    return list(_split_sentences(text))
-
-
-# The same chunks are retrieved chat after chat: split each once.
-@functools.lru_cache(maxsize=4096)
-def _split_sentences(text: str) -> tuple[Sentence, ...]:
     found: list[Sentence] = []
     context: frozenset[str] = frozenset()
     for raw in _unwrap(text):
@@ -92,7 +84,7 @@ def _split_sentences(text: str) -> tuple[Sentence, ...]:
                 context = frozenset(content_stems(piece))
             elif piece:
                 found.append(Sentence(piece, frozenset(content_stems(piece)), context))
-    return tuple(found)
+    return found
 
 
 def matches(term: str, stems: Collection[str]) -> bool:
@@ -102,21 +94,10 @@ def matches(term: str, stems: Collection[str]) -> bool:
         return True
     if len(term) < _PREFIX_MIN:
         return False
-    if isinstance(stems, frozenset):  # a sentence's: its prefixes are kept
-        return term in _prefixes(stems) or any(
-            term[:end] in stems for end in range(_PREFIX_MIN, len(term))
-        )
     return any(
         len(stem) >= _PREFIX_MIN and (stem.startswith(term) or term.startswith(stem))
         for stem in stems
     )
-
-
-# Sentences come back chat after chat (`_split_sentences` keeps them): so do their stem sets.
-@functools.lru_cache(maxsize=16384)
-def _prefixes(stems: frozenset[str]) -> frozenset[str]:
-    """Every prefix of at least `_PREFIX_MIN` letters of the stems."""
-    return frozenset(stem[:end] for stem in stems for end in range(_PREFIX_MIN, len(stem) + 1))
 
 
 def answer_from_passages(question: str, passages: Sequence[Passage]) -> str | None:
@@ -206,7 +187,7 @@ def _first_mention(pieces: Sequence[str], terms: Sequence[str]) -> int:
     exact = frozenset(terms)
     long_terms = [term for term in terms if len(term) >= _PREFIX_MIN]
     for position, piece in enumerate(pieces):
-        for stem in _piece_stems(piece):
+        for stem in content_stems(piece):
             if stem in exact:
                 return position
             if len(stem) >= _PREFIX_MIN:
@@ -214,9 +195,3 @@ def _first_mention(pieces: Sequence[str], terms: Sequence[str]) -> int:
                     if stem.startswith(term) or term.startswith(stem):
                         return position
     return 0
-
-
-# A run-on chunk is clipped each time it is quoted: its words' stems are worth keeping.
-@functools.lru_cache(maxsize=16384)
-def _piece_stems(piece: str) -> tuple[str, ...]:
-    return tuple(content_stems(piece))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from providers.text import STOPWORDS, normalise
 from providers.types import ToolSpec
 
 from .catalog import Catalog, Mention, catalog_from_tools
 from .items import SEPARATORS, PlannedCall, item_calls
-from .words import STOPWORDS, normalise, tokens_with_separators
 
 ORDER_TOOLS = frozenset(
     {
@@ -23,6 +23,8 @@ ORDER_TOOLS = frozenset(
 )
 
 
+# Words plus the separators , . ; : ! ? that end clauses: separators end notes and split clauses.
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*|[,.;:!?]")
 _CLAUSE_BREAKS = SEPARATORS | {"and", "then", "but", "also", "plus"}
 _LEAD_FILLERS = (
     frozenset(
@@ -92,7 +94,7 @@ def plan_order_calls(
     if not available:
         return []
     catalog = catalog_from_tools(tools)
-    tokens = tokens_with_separators(_prepare(text))
+    tokens = _TOKEN.findall(normalise(_prepare(text)))
     if not tokens:
         return []
     stems = catalog.canonical(tokens)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from providers.text import content_stems, normalise
 from providers.types import Message, Passage
 
 from .answers import QUESTION_NOISE, matches
-from .words import content_stems, normalise
 
 _RECALL = re.compile(
     r"\b(what|which)\b.*\b(did|have|had) i\b.*\b(ask|asked|say|said|write|wrote|tell|told|type|"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .words import words
+from providers.text import words
 
 _GREETING_STARTS = frozenset("hi hello hey hiya howdy yo greetings good morning evening".split())
 _GREETING_WORDS = _GREETING_STARTS | frozenset(
