@@ -18,6 +18,7 @@ from django.utils import timezone
 from billing.exceptions import InsufficientTokens, InvalidAmount, TopUpNotAllowed
 from billing.models import LedgerEntry, Wallet
 from billing.selectors import balance_of
+from core import statements
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _apply(
             balance = _move(wallet_id, delta)
         if balance is None:
             return None
-        entry = LedgerEntry.objects.create(
+        entry = LedgerEntry(
             wallet_id=wallet_id,
             username=user.get_username(),
             delta=delta,
@@ -70,6 +71,7 @@ def _apply(
             note=note,
             created_by=created_by,  # type: ignore[misc]  # any AUTH_USER_MODEL
         )
+        statements.insert(entry)
     log.info(
         "ledger %s user=%s delta=%+d balance=%d ref=%s",
         kind,

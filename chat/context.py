@@ -7,14 +7,17 @@ passages, `TOOLBOXES` offer tools and run the calls the model makes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connection
 
 from chat.models import Message as StoredMessage
+from core import statements
 from orders.catalog import passages_for as orders_context
 from orders.tools import OrderToolbox
 from providers import registry
@@ -77,12 +80,8 @@ def history(conversation_id: int | None, provider: str | None = None) -> list[Me
     as ``provider`` (default: the deployment's) counts tokens."""
     if conversation_id is None:
         return []
-    rows = (
-        StoredMessage.objects.filter(
-            conversation_id=conversation_id, status=StoredMessage.Status.OK
-        )
-        .order_by("-id")
-        .values_list("role", "content")[: settings.CHAT_HISTORY_MESSAGES]
+    rows = statements.fetch(
+        _history_select(connection.vendor), [conversation_id, settings.CHAT_HISTORY_MESSAGES]
     )
     budget = settings.CHAT_HISTORY_TOKEN_BUDGET
     count_tokens = registry.get(provider or settings.LLM_PROVIDER).count_tokens
@@ -94,6 +93,22 @@ def history(conversation_id: int | None, provider: str | None = None) -> list[Me
         kept.append(Message(role=cast(Role, role), content=content))
     kept.reverse()
     return kept
+
+
+@functools.cache
+def _history_select(vendor: str) -> str:
+    """(role, content) of a conversation's answered messages, newest first, up to a limit
+    (see `core.statements`; ``vendor`` keys the cache, since quoting is the backend's; the
+    status is written in: see `statements.literal`)."""
+    role, content, conversation, status, id_ = (
+        statements.column(StoredMessage, name)
+        for name in ("role", "content", "conversation_id", "status", "id")
+    )
+    return (
+        f"SELECT {role}, {content} FROM {statements.table(StoredMessage)} "  # noqa: S608
+        f"WHERE {conversation} = %s AND {status} = {statements.literal(StoredMessage.Status.OK)} "
+        f"ORDER BY {id_} DESC LIMIT %s"
+    )
 
 
 def build(

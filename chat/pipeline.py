@@ -29,6 +29,7 @@ from chat import context as chat_context
 from chat.exceptions import ConversationNotFound, TurnExpired
 from chat.models import Conversation, Message, RequestLog
 from chat.tasks import remember_later
+from core import statements
 from providers import registry
 from providers.exceptions import ProviderError, ProviderUnavailable
 from providers.types import Completion, Prompt, TextDelta, Usage
@@ -100,25 +101,28 @@ def begin(
     chosen, model_name = registry.resolve(provider, model)
     cost = settings.CHAT_COST
     reference = f"chat:{uuid.uuid4().hex}"
+    # Made before the transaction: every writer of the database waits while it is open.
+    question = Message(
+        role=Message.Role.USER,
+        content=text,
+        provider=chosen.name,
+        model=model_name,
+        tokens_charged=cost,
+        client_ip=client_ip,
+        status=Message.Status.PENDING,
+        reference=reference,  # pairs the question with its charge (and refund) in the ledger
+    )
     with transaction.atomic():
         if conversation_id is None:
-            conversation_id = Conversation.objects.create(user_id=user.pk, title=_title(text)).pk
-        elif not Conversation.objects.filter(pk=conversation_id, user_id=user.pk).update(
-            updated_at=timezone.now()  # `update` does not apply `auto_now`
+            new = Conversation(user_id=user.pk, title=_title(text))
+            conversation_id = statements.insert(new).pk
+        elif not statements.update(
+            Conversation, {"id": conversation_id, "user_id": user.pk}, updated_at=timezone.now()
         ):  # someone else's conversation, or none: the same answer, so ids reveal nothing
             raise ConversationNotFound(f"Conversation {conversation_id} not found.")
         charge = billing.charge(user=user, amount=cost, reference=reference) if cost else None
-        question = Message.objects.create(
-            conversation_id=conversation_id,
-            role=Message.Role.USER,
-            content=text,
-            provider=chosen.name,
-            model=model_name,
-            tokens_charged=cost,
-            client_ip=client_ip,
-            status=Message.Status.PENDING,
-            reference=reference,  # pairs the question with its charge (and refund) in the ledger
-        )
+        question.conversation_id = conversation_id
+        statements.insert(question)
     return Turn(
         user=user,
         text=text,
@@ -286,14 +290,9 @@ def _finish(
         {"source": p.source, "kind": p.kind, "score": round(float(p.score), 4)} for p in passages
     ]
     balance = turn.balance
-    with transaction.atomic():
-        # Only a turn still pending is answered: `reconcile_charges` may have refunded it (it
-        # claims pending turns the same way), and then it must not also be recorded as paid.
-        if not Message.objects.filter(pk=turn.question_id, status=Message.Status.PENDING).update(
-            status=Message.Status.OK
-        ):
-            raise TurnExpired("The answer came too late; the chat was refunded.")
-        reply = Message.objects.create(
+    # Made before the transaction: every writer of the database waits while it is open.
+    answer = statements.Insert(
+        Message(
             conversation_id=turn.conversation_id,
             role=Message.Role.ASSISTANT,
             content=completion.text,
@@ -306,13 +305,25 @@ def _finish(
             client_ip=turn.client_ip,
             sources=sources,
         )
-        _log_request(
-            turn,
-            status=RequestLog.Status.OK,
-            completion=completion,
-            source=source,
-            latency_ms=latency_ms,
-        )
+    )
+    entry = _request_log(
+        turn,
+        status=RequestLog.Status.OK,
+        completion=completion,
+        source=source,
+        latency_ms=latency_ms,
+    )
+    with transaction.atomic():
+        # Only a turn still pending is answered: `reconcile_charges` may have refunded it (it
+        # claims pending turns the same way), and then it must not also be recorded as paid.
+        if not statements.update(
+            Message,
+            {"id": turn.question_id, "status": Message.Status.PENDING},
+            status=Message.Status.OK,
+        ):
+            raise TurnExpired("The answer came too late; the chat was refunded.")
+        reply = answer.run()
+        entry.run()
         if source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS:
             balance = billing.refund(
                 user=turn.user, amount=turn.charged, reference=turn.reference, note="cache hit"
@@ -349,24 +360,27 @@ def _fail(turn: Turn, exc: BaseException) -> None:
         with transaction.atomic():
             # Only a turn still pending is refunded here: `reconcile_charges` may have
             # refunded it already (it claims pending turns the same way).
-            settled = Message.objects.filter(
-                pk=turn.question_id, status=Message.Status.PENDING
-            ).update(status=Message.Status.FAILED, tokens_charged=0)
+            settled = statements.update(
+                Message,
+                {"id": turn.question_id, "status": Message.Status.PENDING},
+                status=Message.Status.FAILED,
+                tokens_charged=0,
+            )
             if settled and turn.charged:
                 billing.refund(
                     user=turn.user, amount=turn.charged, reference=turn.reference, note=code
                 )
-            _log_request(
+            _request_log(
                 turn,
                 status=RequestLog.Status.PROVIDER_ERROR,
                 error_code=code,
                 latency_ms=int((time.monotonic() - turn.started) * 1000),
-            )
+            ).run()
     except Exception:
         log.exception("could not refund chat turn %s", turn.reference)
 
 
-def _log_request(
+def _request_log(
     turn: Turn,
     *,
     status: str,
@@ -374,23 +388,25 @@ def _log_request(
     completion: Completion | None = None,
     source: str = "",
     error_code: str = "",
-) -> RequestLog:
-    """Write the turn's request log."""
-    return RequestLog.objects.create(
-        user_id=turn.user.pk,
-        username=turn.user.get_username(),
-        conversation_id=turn.conversation_id,
-        client_ip=turn.client_ip,
-        request_text=turn.text,
-        response_text=completion.text if completion else "",
-        provider=completion.provider if completion else turn.provider,
-        model=completion.model if completion else turn.model,
-        prompt_tokens=completion.usage.prompt_tokens if completion else 0,
-        completion_tokens=completion.usage.completion_tokens if completion else 0,
-        tokens_charged=turn.charged if status == RequestLog.Status.OK else 0,
-        source=source,
-        streamed=turn.streamed,
-        latency_ms=latency_ms,
-        status=status,
-        error_code=error_code,
+) -> statements.Insert[RequestLog]:
+    """The turn's request log, ready to write."""
+    return statements.Insert(
+        RequestLog(
+            user_id=turn.user.pk,
+            username=turn.user.get_username(),
+            conversation_id=turn.conversation_id,
+            client_ip=turn.client_ip,
+            request_text=turn.text,
+            response_text=completion.text if completion else "",
+            provider=completion.provider if completion else turn.provider,
+            model=completion.model if completion else turn.model,
+            prompt_tokens=completion.usage.prompt_tokens if completion else 0,
+            completion_tokens=completion.usage.completion_tokens if completion else 0,
+            tokens_charged=turn.charged if status == RequestLog.Status.OK else 0,
+            source=source,
+            streamed=turn.streamed,
+            latency_ms=latency_ms,
+            status=status,
+            error_code=error_code,
+        )
     )

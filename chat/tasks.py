@@ -9,17 +9,18 @@ way the chat's response never waits for the embedding, the write or the index up
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import F
 from django_tasks import task
 
 from chat.models import Conversation, Message
+from core import statements
 from retrieval import services as retrieval
 from retrieval.indexing import Exchange
 
@@ -63,15 +64,38 @@ def remember_exchanges(pairs: list[tuple[int, int]]) -> list[int | None]:
     return [next(memory_ids) if question and answer else None for question, answer in found]
 
 
-def _messages(ids: Sequence[int]) -> dict[int, Any]:
-    """The messages that still exist, by id, as rows of their text with their conversation's
-    user and title (``content``, ``conversation_id``, ``user_id``, ``title``): one query."""
-    rows = (
-        Message.objects.filter(pk__in=ids)
-        .annotate(user_id=F("conversation__user_id"), title=F("conversation__title"))
-        .values_list("id", "content", "conversation_id", "user_id", "title", named=True)
+class _Stored(NamedTuple):
+    """A message as an exchange is remembered from: its text, with its conversation's."""
+
+    id: int
+    content: str
+    conversation_id: int
+    user_id: int
+    title: str
+
+
+def _messages(ids: Sequence[int]) -> dict[int, _Stored]:
+    """The messages by id, with their conversations (those that still exist): one query,
+    written out (see `core.statements`)."""
+    if not ids:
+        return {}
+    sql = f"{_message_select(statements.db().vendor)}({statements.placeholders(len(ids))})"
+    return {row[0]: _Stored._make(row) for row in statements.fetch(sql, ids)}
+
+
+@functools.cache
+def _message_select(vendor: str) -> str:
+    """`SELECT` of `_Stored`'s fields by message id, up to the ids' ``IN`` (``vendor`` keys the
+    cache, since quoting is the backend's)."""
+    message, conversation = (
+        functools.partial(statements.column, model) for model in (Message, Conversation)
     )
-    return {row.id: row for row in rows}
+    joined = f"{message('conversation_id')} = {conversation('id')}"
+    return (
+        f"SELECT {message('id')}, {message('content')}, {message('conversation_id')}, "  # noqa: S608
+        f"{conversation('user_id')}, {conversation('title')} FROM {statements.table(Message)} "
+        f"JOIN {statements.table(Conversation)} ON {joined} WHERE {message('id')} IN "
+    )
 
 
 def _forget_deleted(users_of: dict[int, int]) -> None:
@@ -80,7 +104,9 @@ def _forget_deleted(users_of: dict[int, int]) -> None:
     conversations to their users."""
     if not users_of:
         return
-    still_there = set(Conversation.objects.filter(pk__in=users_of).values_list("id", flat=True))
+    table, id_ = statements.table(Conversation), statements.column(Conversation, "id")
+    sql = f"SELECT {id_} FROM {table} WHERE {id_} IN ({statements.placeholders(len(users_of))})"  # noqa: S608
+    still_there = {row[0] for row in statements.fetch(sql, list(users_of))}
     for conversation_id in users_of.keys() - still_there:
         retrieval.forget(user_id=users_of[conversation_id], conversation_id=conversation_id)
 

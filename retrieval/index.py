@@ -29,6 +29,7 @@ from django.db import connection
 from django.db.transaction import TransactionManagementError
 from django.dispatch import receiver
 
+from core import statements
 from retrieval import vectors
 from retrieval.exceptions import EmbedderMismatch
 from retrieval.models import Chunk, IndexState
@@ -364,16 +365,34 @@ def _rebuild_and_save(scope: str) -> LoadedIndex:
     return fresh
 
 
+STATE_FIELDS = ("id", "scope", "embedder", "dim", "version", "stamp")
+
+
 def states(scopes: Sequence[str], *, for_update: bool = False) -> list[IndexState]:
     """The scopes' index states (those that exist), by scope, in one query; ``for_update``
-    locks their rows in that order, on a database that has row locks. Locks are only taken
-    inside a transaction (checked here too: SQLite, without row locks, would not complain)."""
-    if for_update and not connection.in_atomic_block:
+    locks their rows in that order, on a database that has row locks (see `core.statements`
+    for why it is written out). Locks are only taken inside a transaction."""
+    conn = statements.db()
+    if for_update and not conn.in_atomic_block:
         raise TransactionManagementError("Locking index states needs a transaction.")
     if not scopes:
         return []
-    found = IndexState.objects.filter(scope__in=scopes).order_by("scope")
-    return list(found.select_for_update() if for_update else found)
+    lock = for_update and conn.features.has_select_for_update
+    rows = statements.fetch(_state_select(conn.vendor, len(scopes), lock), scopes)
+    return [IndexState(**dict(zip(STATE_FIELDS, row, strict=True))) for row in rows]
+
+
+@functools.cache
+def _state_select(vendor: str, count: int, lock: bool) -> str:
+    """`SELECT` of `STATE_FIELDS` for ``count`` scopes, by scope, locking them with ``lock``:
+    written out once per shape (``vendor`` keys the cache, since quoting is the backend's)."""
+    fields = ", ".join(statements.column(IndexState, name) for name in STATE_FIELDS)
+    scope = statements.column(IndexState, "scope")
+    sql = (
+        f"SELECT {fields} FROM {statements.table(IndexState)} "  # noqa: S608
+        f"WHERE {scope} IN ({statements.placeholders(count)}) ORDER BY {scope}"
+    )
+    return f"{sql} {connection.ops.for_update_sql()}" if lock else sql
 
 
 def _db_mark(scope: str) -> tuple[int, str]:

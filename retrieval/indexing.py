@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
+from core import statements
 from providers.exceptions import ProviderError
 from retrieval import embedders, index, vectors
 from retrieval.chunking import split_text
@@ -54,7 +54,7 @@ def bump_all(scopes: Collection[str], *, embedder: str, dim: int) -> dict[str, i
     all the states are locked in one query in that order, and moved in one UPDATE.
     """
     wanted = sorted(set(scopes))
-    IndexState.objects.bulk_create(
+    statements.insert_all(
         [IndexState(scope=scope, embedder=embedder, dim=dim) for scope in wanted],
         ignore_conflicts=True,
     )
@@ -80,12 +80,19 @@ def bump_all(scopes: Collection[str], *, embedder: str, dim: int) -> dict[str, i
 
 
 def _move_versions(scopes: Sequence[str], *, stamp: str) -> None:
-    """One UPDATE moving each scope's version on by one, to ``stamp``."""
-    IndexState.objects.filter(scope__in=scopes).update(
-        version=F("version") + 1,
-        stamp=stamp,
-        updated_at=timezone.now(),  # no `auto_now` here
+    """One UPDATE moving each scope's version on by one, to ``stamp`` (written out, as a
+    memory batch's other statements are: see `core.statements`)."""
+    version, stamp_column, updated_at, scope = (
+        statements.name(IndexState, field) for field in ("version", "stamp", "updated_at", "scope")
     )
+    sql = (
+        f"UPDATE {statements.table(IndexState)} "  # noqa: S608 - the model's own names
+        f"SET {version} = {version} + 1, {stamp_column} = %s, {updated_at} = %s "
+        f"WHERE {scope} IN ({statements.placeholders(len(scopes))})"
+    )
+    now = IndexState._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [stamp, now, *scopes])
 
 
 def _next_version(state: IndexState) -> index.Change:
@@ -250,7 +257,7 @@ def _write_memories(
     ]
     with transaction.atomic():
         changes = bump_all(rows_of, embedder=embedder.name, dim=matrix.shape[1])
-        chunks = Chunk.objects.bulk_create(new)
+        chunks = statements.insert_all(new)
     index.apply_all(
         {
             scope: index.Update(

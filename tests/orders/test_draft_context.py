@@ -1,4 +1,4 @@
-"""The draft order every chat's context shows (`draft_lines`, one query) is the
+"""The draft order every chat's context shows (`draft_lines`, one hand-written query) is the
 draft the order tools and the API show (`draft_of` and `order_summary`)."""
 
 from __future__ import annotations

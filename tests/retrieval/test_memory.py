@@ -206,34 +206,6 @@ def test_a_database_error_in_a_batch_costs_only_the_exchange_it_hits(
     assert selectors.passages_for(user, "harbour")[0].text.startswith("Q: Do you deliver")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_batch_is_written_all_or_nothing_across_its_statements(
-    make_user: Callable[..., User], monkeypatch: Any
-) -> None:
-    users = [make_user(f"regular{number}") for number in range(3)]
-    monkeypatch.setattr(connection.ops, "bulk_batch_size", lambda fields, objs: 1)
-    inserts = 0
-
-    def second_chunk_fails(execute: Any, sql: str, *args: Any) -> Any:
-        nonlocal inserts
-        if sql.startswith('INSERT INTO "retrieval_chunk"'):
-            inserts += 1
-            if inserts == 2:  # the batch's second statement: its first must not stay
-                raise OperationalError("disk I/O error")
-        return execute(sql, *args)
-
-    with connection.execute_wrapper(second_chunk_fails):
-        chunks = services.remember_all(
-            [Exchange(u.pk, 2, f"{u.username}: tiramisu?", "Every morning.") for u in users]
-        )
-
-    assert inserts == 2 + len(users)  # the batch failed, then each was written on its own
-    assert all(chunk is not None for chunk in chunks)
-    for user in users:
-        assert Chunk.objects.filter(owner=user).count() == 1
-        assert IndexState.objects.get(scope=user_scope(user.pk)).version == 1
-
-
 def test_a_batch_of_known_users_costs_the_same_queries_however_many_users_it_holds(
     make_user: Callable[..., User],
 ) -> None:
