@@ -7,32 +7,19 @@ import hashlib
 import ipaddress
 from typing import Any
 
-from django.conf import settings
 from rest_framework.request import Request
-from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from core.client_ip import client_ip
+from core.throttling import SettingRateThrottle
 
 
-class _SettingRate(SimpleRateThrottle):
-    """A rate read from a setting at request time (DRF reads rates once, at import), so
-    settings overrides apply."""
-
-    setting = ""
-
-    def get_rate(self) -> str:
-        return str(getattr(settings, self.setting))
-
-    def key_for(self, ident: str) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": ident}
-
-
-class AuthRateThrottle(_SettingRate):
+class AuthRateThrottle(SettingRateThrottle):
     """`THROTTLE_AUTH` logins per client IP, whoever the request claims to be."""
 
     scope = "auth"
-    setting = "THROTTLE_AUTH"
+    rate_setting = "THROTTLE_AUTH"
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         return self.key_for(client_ip(request))
@@ -55,32 +42,32 @@ def signup_network(address: str) -> str:
     return str(ip)
 
 
-class SignupNetworkThrottle(_SettingRate):
+class SignupNetworkThrottle(SettingRateThrottle):
     """`THROTTLE_SIGNUP` registrations per IPv4 address or IPv6 /64."""
 
     scope = "signup"
-    setting = "THROTTLE_SIGNUP"
+    rate_setting = "THROTTLE_SIGNUP"
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         return self.key_for(signup_network(client_ip(request)))
 
 
-class SignupGlobalThrottle(_SettingRate):
+class SignupGlobalThrottle(SettingRateThrottle):
     """`SIGNUP_GLOBAL_RATE` registrations from everyone together: a ceiling on the free
     tokens a botnet of addresses can farm in an hour."""
 
     scope = "signup_global"
-    setting = "SIGNUP_GLOBAL_RATE"
+    rate_setting = "SIGNUP_GLOBAL_RATE"
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         return self.key_for("all")
 
 
-class LoginAccountThrottle(_SettingRate):
+class LoginAccountThrottle(SettingRateThrottle):
     """`THROTTLE_LOGIN_ACCOUNT` logins per username (case-folded), from any address."""
 
     scope = "login_account"
-    setting = "THROTTLE_LOGIN_ACCOUNT"
+    rate_setting = "THROTTLE_LOGIN_ACCOUNT"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         data = request.data
@@ -105,12 +92,12 @@ class FirstRefusalThrottling(APIView):
                 self.throttled(request, throttle.wait())  # type: ignore[arg-type]
 
 
-class PasswordChangeThrottle(_SettingRate):
+class PasswordChangeThrottle(SettingRateThrottle):
     """`THROTTLE_LOGIN_ACCOUNT` password changes per user: a stolen token must not make the
     current-password check a way to guess the password."""
 
     scope = "password_change"
-    setting = "THROTTLE_LOGIN_ACCOUNT"
+    rate_setting = "THROTTLE_LOGIN_ACCOUNT"
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         return self.key_for(str(request.user.pk))
