@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts import services as accounts
@@ -81,6 +82,15 @@ def client_for(user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {accounts.token_issue(user=user).key}")
     return client
+
+
+@pytest.fixture
+def admin_browser(make_user: Callable[..., User]) -> Client:
+    """The Django admin, logged in as a superuser. `force_login`: django-axes needs the request
+    that `Client.login` does not pass to `authenticate()`."""
+    browser = Client()
+    browser.force_login(make_user("root", is_staff=True, is_superuser=True))
+    return browser
 
 
 @pytest.fixture

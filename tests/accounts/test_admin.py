@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from django.test import Client
 
@@ -11,13 +9,6 @@ from accounts.models import ApiToken, User
 from accounts.services import token_issue
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_browser(make_user: Callable[..., User]) -> Client:
-    browser = Client()
-    browser.force_login(make_user("root", is_staff=True, is_superuser=True))
-    return browser
 
 
 def test_the_token_list_and_page_show_no_key_and_no_digest(admin_browser: Client, user: User):

@@ -14,14 +14,6 @@ from billing.models import LedgerEntry, Wallet
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_browser(make_user: Callable[..., User]) -> Client:
-    # force_login: django-axes needs the request that Client.login does not pass to authenticate().
-    browser = Client()
-    browser.force_login(make_user("root", is_staff=True, is_superuser=True))
-    return browser
-
-
 def test_top_up_action_asks_for_an_amount_then_credits_each_selected_wallet(
     admin_browser: Client, make_user: Callable[..., User]
 ):
