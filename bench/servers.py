@@ -173,3 +173,27 @@ def postgres_database(host: str = "127.0.0.1", port: int = 5432) -> Iterator[str
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fake_vendor_environment(data_dir: Path, database_url: str, cache_url: str) -> dict[str, str]:
+    """Tally's settings for serving chats through the OpenAI adapter to the fake model (its
+    OPENAI_BASE_URL is added once the fake runs): no throttle, no answer cache, wallets that
+    never run dry, so that every request is a whole chat."""
+    return {
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "CACHE_URL": cache_url,
+        "DEBUG": "false",
+        "TALLY_ENV": "development",
+        "LOG_LEVEL": "WARNING",
+        "LLM_PROVIDER": "openai",
+        "LLM_FALLBACKS": "",
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_MODEL": "gpt-fake",
+        "OPENAI_MODELS": "gpt-fake",
+        "EMBEDDER": "hashing",
+        "SIGNUP_TOKENS": str(10**9),
+        "THROTTLE_CHAT": "100000000/min",
+        "THROTTLE_SIGNUP": "1000/min",
+        "CHAT_CACHE_TTL": "0",
+    }

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from billing import services as billing
@@ -30,6 +30,8 @@ from chat.exceptions import ConversationNotFound, TurnExpired
 from chat.models import Conversation, Message, RequestLog
 from chat.tasks import remember_later
 from core import statements
+from core.db import release_connections
+from core.errors import error_body
 from providers import registry
 from providers.exceptions import ProviderError, ProviderUnavailable
 from providers.types import Completion, Prompt, TextDelta, Usage
@@ -218,6 +220,7 @@ def _run_tools(
         tools = () if round_ == settings.CHAT_MAX_TOOL_ROUNDS else ctx.prompt.tools
         prompt = replace(ctx.prompt, messages=messages, tools=tools)
         completion: Completion | None = None
+        release_connections()  # no connection is held while the model works
         for event in registry.stream(prompt, provider=turn.provider, model=turn.model):
             if isinstance(event, TextDelta):
                 yield event
@@ -353,10 +356,15 @@ def _finish(
 
 def _fail(turn: Turn, exc: BaseException) -> None:
     """Refund the turn and record why it failed. Never raises: the original error matters."""
-    code = exc.code if isinstance(exc, ProviderError) else "server_error"
+    code = exc.code if isinstance(exc, ProviderError) else error_body(exc)[1]["code"]
     if not isinstance(exc, ProviderError):
         log.exception("chat turn %s failed", turn.reference, exc_info=exc)
     try:
+        # A connection the failure broke (the database restarted) is dropped, so the refund
+        # gets a fresh one; if the database is still away, `reconcile_charges` refunds later.
+        for conn in connections.all(initialized_only=True):
+            if not conn.in_atomic_block:
+                conn.close_if_unusable_or_obsolete()
         with transaction.atomic():
             # Only a turn still pending is refunded here: `reconcile_charges` may have
             # refunded it already (it claims pending turns the same way).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -23,7 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from billing.selectors import balance_of
-from chat import idempotency, pipeline, services
+from chat import idempotency, inflight, pipeline, services
 from chat.models import Conversation, IdempotencyKey, Message
 from chat.serializers import (
     ChatInput,
@@ -36,7 +37,8 @@ from chat.serializers import (
 from chat.streaming import in_thread, sse
 from chat.throttling import ChatRateThrottle
 from core.client_ip import client_ip
-from core.errors import error_body, error_responses
+from core.db import release_connections
+from core.errors import ServiceUnavailable, error_body, error_responses
 from providers.types import TextDelta
 
 SSE_DESCRIPTION = (
@@ -135,6 +137,13 @@ class ChatView(APIView):
         if isinstance(claim, idempotency.Replay):
             return self._replay(claim, wants_stream)
         try:
+            slot = inflight.take()
+        except ServiceUnavailable:
+            if claim is not None:
+                idempotency.release(claim)
+            raise
+        streaming = False
+        try:
             turn = pipeline.begin(
                 user=user,
                 text=data.validated_data["message"],
@@ -145,12 +154,16 @@ class ChatView(APIView):
                 streamed=wants_stream,
             )
             if wants_stream:
-                return self._stream(request, turn, claim)
+                streaming = True
+                return self._stream(request, turn, claim, slot)
             body = ChatOutput(pipeline.answer(turn)).data
         except BaseException:
             if claim is not None:
                 idempotency.release(claim)
             raise
+        finally:
+            if not streaming:
+                slot.release()
         if claim is not None:
             idempotency.complete(claim, status=200, body=body)
         return Response(body)
@@ -174,7 +187,11 @@ class ChatView(APIView):
         return response
 
     def _stream(
-        self, request: Request, turn: pipeline.Turn, claim: IdempotencyKey | None
+        self,
+        request: Request,
+        turn: pipeline.Turn,
+        claim: IdempotencyKey | None,
+        slot: inflight.Slot,
     ) -> StreamingHttpResponse:
         def events() -> Iterator[bytes]:
             try:
@@ -191,10 +208,18 @@ class ChatView(APIView):
                     idempotency.release(claim)
                 _, error = error_body(exc)
                 yield sse("error", {**error, "tokens_remaining": balance_of(user=turn.user)})
+            finally:
+                slot.release()
 
+        stream = events()
+        # A stream the server never starts (its client left first) never runs its `finally`.
+        weakref.finalize(stream, slot.release)
+        # The events are produced in another thread (ASGI) or later: this one's connection
+        # goes back now rather than when the response is closed.
+        release_connections()
         if isinstance(request._request, ASGIRequest):
-            return _event_stream(in_thread(events()))
-        return _event_stream(events())
+            return _event_stream(in_thread(stream))
+        return _event_stream(stream)
 
 
 def _event_stream(content: Any) -> StreamingHttpResponse:

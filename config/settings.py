@@ -137,6 +137,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file (threads and server processes must share it), one per test run.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DB_POOL", default=True
+):
+    # A chat gives its connection back while it waits on the model (chat.pipeline), so a
+    # worker needs a connection only for the few milliseconds of each transaction: a small
+    # pool per worker serves hundreds of chats in flight. Past DB_POOL_TIMEOUT_S of waiting
+    # for one, a request is a 503 with Retry-After (core.errors). The health check on each
+    # checkout replaces connections a database restart killed. With PgBouncer in transaction
+    # mode, set DB_POOL=false and let PgBouncer pool (see the README).
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {
+            "min_size": env.int("DB_POOL_MIN", default=2),
+            "max_size": env.int("DB_POOL_MAX", default=10),
+            "timeout": env.float("DB_POOL_TIMEOUT_S", default=5.0),
+        },
+    }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Without our pool, PgBouncer in transaction mode may be pooling: a server-side cursor
+    # (`QuerySet.iterator()`, the index rebuild) would not survive its transaction there.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+DB_RETRY_AFTER_S = positive_int("DB_RETRY_AFTER_S", 2)
 
 # The default cache is a folder under DATA_DIR, so every worker on the machine shares it: the
 # throttles count every worker's requests, and an answer cached by one is found by the others.
@@ -157,6 +180,9 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 
 SIGNUP_TOKENS = non_negative_int("SIGNUP_TOKENS", 4000)
 CHAT_COST = non_negative_int("CHAT_COST", 100)
+# Chats one worker holds in flight (most of them waiting on the model); more get 503.
+MAX_INFLIGHT_CHATS = positive_int("MAX_INFLIGHT_CHATS", 500)
+OVERLOAD_RETRY_AFTER_S = positive_int("OVERLOAD_RETRY_AFTER_S", 2)
 MAX_TOP_UP = positive_int("MAX_TOP_UP", 1_000_000)
 DEMO_STAFF_USERNAME = env.str("DEMO_STAFF_USERNAME", default="staff")
 DEMO_STAFF_PASSWORD = env.str("DEMO_STAFF_PASSWORD", default="tally-staff-demo")
@@ -269,6 +295,13 @@ if PRODUCTION:
         # The proxy terminates TLS and says so; believe it only when proxies are trusted.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # What `GET /api/health/` checks: name → a function returning "ok…" or raising.
+# Run once per worker at startup (core.warmup), so that its first chat is not the slow one.
+WARMUP = [
+    "core.warmup.urls",
+    "providers.registry.warm",
+    "retrieval.selectors.warm",
+    "orders.catalog.warm",
+]
 HEALTH_CHECKS = {
     "database": "core.health.database",
     "cache": "core.health.cache_round_trip",

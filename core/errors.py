@@ -9,14 +9,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.db import drop_dead_connections
 
 
 class DomainError(Exception):
@@ -44,8 +48,48 @@ class FieldError(DomainError):
         return {"detail": "Invalid input.", "code": "invalid", "errors": {self.field: [str(self)]}}
 
 
+class ServiceUnavailable(DomainError):
+    """The server cannot take this request now, though it may in a moment: 503 with
+    `Retry-After`. Nothing was charged."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.code = code or self.code
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "retry_after": self.retry_after}
+
+
+# Errors that say the database is out of reach (or out of connections), not that a statement
+# was wrong.
+UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def unavailable(exc: OperationalError | InterfaceError) -> ServiceUnavailable:
+    """A database error that is the database's state, not the request's, as a 503: every
+    connection of the pool busy past its timeout, or the database unreachable (restarting,
+    a connection it killed). Django wraps the driver's errors, so the cause tells which."""
+    retry_after = settings.DB_RETRY_AFTER_S
+    if type(exc.__cause__).__name__ == "PoolTimeout":  # psycopg_pool's, without importing it
+        return ServiceUnavailable(
+            "The server is busy; try again shortly.", code="overloaded", retry_after=retry_after
+        )
+    drop_dead_connections()  # so that the next request finds live ones once it is back
+    return ServiceUnavailable(
+        "The database is unavailable; try again shortly.",
+        code="database_unavailable",
+        retry_after=retry_after,
+    )
+
+
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """Status and body for a domain error; anything unexpected is a plain 500."""
+    if isinstance(exc, UNAVAILABLE):
+        exc = unavailable(exc)
     if isinstance(exc, DomainError):
         return exc.status_code, exc.body()
     return status.HTTP_500_INTERNAL_SERVER_ERROR, {
@@ -73,6 +117,8 @@ def _first_code(codes: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception handler, with every body in the one format."""
+    if isinstance(exc, UNAVAILABLE):
+        exc = unavailable(exc)
     if isinstance(exc, DomainError):
         http_status, body = error_body(exc)
         headers = {"Retry-After": str(body["retry_after"])} if "retry_after" in body else None
@@ -164,6 +210,12 @@ class ThrottledOutput(ErrorOutput):
     retry_after = serializers.IntegerField(help_text="Seconds to wait (also in Retry-After).")
 
 
+class UnavailableOutput(ErrorOutput):
+    retry_after = serializers.IntegerField(
+        required=False, help_text="Seconds to wait (also in Retry-After), when known."
+    )
+
+
 _DESCRIPTIONS = {
     400: "Invalid input.",
     401: "Authentication credentials were missing or invalid.",
@@ -176,7 +228,8 @@ _DESCRIPTIONS = {
     422: "Unprocessable.",
     429: "Too many requests.",
     502: "The model provider failed.",
-    503: "Service unavailable.",
+    503: "Service unavailable: the model, the database or this server cannot take the request"
+    " now (nothing was charged); try again after Retry-After.",
     504: "The model provider timed out.",
 }
 
@@ -186,6 +239,7 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     bodies: dict[int, type[serializers.Serializer]] = {
         402: InsufficientTokensOutput,
         429: ThrottledOutput,
+        503: UnavailableOutput,
     }
     return {
         code: OpenApiResponse(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -59,6 +59,16 @@ def snapshot() -> Snapshot:
             vectors = hashing_embed([_text(p) for p in products]) if products else None
             _snapshot = Snapshot(key, products, vectors, now)
         return _snapshot
+
+
+def warm() -> None:
+    """Build the snapshot before the first chat needs it (for `core.warmup`), marked as due for
+    its recheck, so that the first chat still sees the catalog as it is then."""
+    global _snapshot
+    current = snapshot()
+    with _lock:
+        if _snapshot is current:
+            _snapshot = replace(current, checked=current.checked - REFRESH_S)
 
 
 def changed() -> None:

@@ -115,6 +115,14 @@ def get(name: str) -> Provider:
     return provider
 
 
+def warm() -> None:
+    """Build the default provider's adapter and its fallbacks' (importing their SDKs and making
+    their clients) before the first chat needs them; for `core.warmup`."""
+    for name in [settings.LLM_PROVIDER, *settings.LLM_FALLBACKS]:
+        if is_configured(name):
+            get(name)
+
+
 def not_configured(name: str) -> ProviderNotConfigured:
     """The error for a provider name that is unknown or lacks its settings, naming the fix."""
     if name not in ADAPTERS:

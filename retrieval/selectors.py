@@ -151,6 +151,14 @@ def index_health() -> str:
     return f"ok ({embedder.name}, scopes: {len(states)})"
 
 
+def warm() -> None:
+    """Load the shared index and the embedder before the first search needs them; for
+    `core.warmup`. (The first search of each user's own scope still loads that one.)"""
+    embedders.current()
+    for state in index.states([SHARED_SCOPE]):
+        index.loaded(state)
+
+
 def _check(states: Sequence[IndexState], embedder: Embedder, vector: np.ndarray) -> None:
     for state in states:
         if (state.embedder, state.dim) != (embedder.name, len(vector)) and (

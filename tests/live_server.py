@@ -97,7 +97,7 @@ def live_server(
     """
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "2"]
     if workers > 1:
         command += ["--workers", str(workers)]

@@ -26,12 +26,14 @@ def test_fifty_parallel_chats_with_tokens_for_ten_give_ten_answers_and_forty_402
     settings.THROTTLE_CHAT = "1000/min"  # the ledger, not the throttle, is under test
     user, _ = accounts.user_register(username="burst", password="s3cret-pass-word")
     billing.charge(user=user, amount=3000)  # 1000 left: ten chats
+    # Tokens made first: a thread waiting at the barrier holds no database connection.
+    clients = [client_for(user) for _ in range(CHATS)]
     start = threading.Barrier(CHATS)
     statuses: list[int | str] = []
     lock = threading.Lock()
 
     def one_chat(n: int) -> None:
-        api = client_for(user)
+        api = clients[n]
         start.wait()
         try:
             status: int | str = api.post(

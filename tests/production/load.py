@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -45,10 +46,17 @@ Fault = Callable[[Progress], Awaitable[None]]
 
 
 def fire(
-    url: str, jobs: list[tuple[int, str]], *, in_flight: int = IN_FLIGHT, fault: Fault | None = None
+    url: str,
+    jobs: list[tuple[int, str]],
+    *,
+    in_flight: int = IN_FLIGHT,
+    fault: Fault | None = None,
+    stream: bool = False,
 ) -> tuple[list[Result], float]:
     """POST one chat per (user index, token) job, `in_flight` at a time, while `fault` runs.
 
+    With ``stream`` each chat asks for Server-Sent Events, and its result's body is the last
+    event's data with the event's name under ``"event"`` (``done`` or ``error``).
     Returns the results in job order and the seconds it all took.
     """
     progress = Progress(total=len(jobs))
@@ -64,10 +72,14 @@ def fire(
                     try:
                         response = await client.post(
                             "/api/chat/",
-                            json={"message": f"What are your opening hours? (question {n})"},
+                            json={
+                                "message": f"What are your opening hours? (question {n})",
+                                "stream": stream,
+                            },
                             headers={"Authorization": f"Token {token}"},
                         )
-                        result = Result(user, response.status_code, _json(response), started)
+                        body = _last_event(response) if stream else _json(response)
+                        result = Result(user, response.status_code, body, started)
                     except httpx2.TransportError as exc:
                         result = Result(user, None, {}, started, f"{type(exc).__name__}: {exc}")
                 progress.done += 1
@@ -90,6 +102,19 @@ def _json(response: httpx2.Response) -> dict[str, Any]:
     except ValueError:
         return {"raw": response.text[:300]}
     return body if isinstance(body, dict) else {"raw": body}
+
+
+def _last_event(response: httpx2.Response) -> dict[str, Any]:
+    """The last Server-Sent Event of a streamed chat: its data, and its name as ``"event"``."""
+    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+        return _json(response)  # refused before the stream began: plain JSON
+    name, data = "", "{}"
+    for line in response.text.splitlines():
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+    return {**json.loads(data), "event": name}
 
 
 def bursts(users: list[tuple[int, str]]) -> list[tuple[int, str]]:

@@ -100,7 +100,7 @@ def uvicorn_server(
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    command += ["--lifespan", "off", "--no-access-log", "--log-level", "warning"]
+    command += ["--no-access-log", "--log-level", "warning"]
     command += ["--timeout-graceful-shutdown", "2"]
     environment = {
         **os.environ,

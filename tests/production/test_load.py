@@ -9,14 +9,12 @@ CACHE_URL is Redis) or with TALLY_LOAD_TESTS=1; TALLY_LOAD_TESTS=0 skips every c
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import shutil
 import time
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
@@ -130,24 +128,6 @@ def server_env(data_dir: Path, cache_url: str, **extra: str) -> dict[str, str]:
         "DEBUG": "false",
         **extra,
     }
-
-
-@pytest.fixture(autouse=True)
-def _signup_tokens_and_quiet_clients(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
-    settings.SIGNUP_TOKENS = COST * CHATS_AFFORDED
-    settings.CHAT_COST = COST
-    # A log line per request and per ledger entry would cost the load generator more CPU
-    # than the chats do.
-    for name in ("httpx2", "httpcore", "billing.services"):
-        caplog.set_level(logging.WARNING, logger=name)
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server")
-    with redis_server(tmp_path_factory.mktemp("redis")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -230,6 +230,7 @@ class Response:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # hundreds of chats may connect at once (the load tests)
     block_on_close = False
     fake: FakeVendorServer
 
