@@ -1,7 +1,7 @@
 """How many chats one box holds while they wait on a slow model: the capacity row.
 
     python bench/capacity.py [--model-s 10] [--workers 4] [--steps 250,500,1000,1500,2000]
-                             [--no-postgres] [--plain]
+                             [--no-postgres] [--plain] [--set KEY=VALUE ...]
 
 Serves Tally with `--workers` uvicorn workers (on a throwaway PostgreSQL database and Redis
 when they answer on 127.0.0.1, else the embedded SQLite default) in front of the fake
@@ -214,6 +214,7 @@ def _environment(
         **servers.fake_vendor_environment(data_dir, database_url, cache_url),
         "LLM_TIMEOUT_S": str(args.model_s * 6),
         "MAX_INFLIGHT_CHATS": str(args.max_inflight),
+        **dict(item.partition("=")[::2] for item in args.set),
     }
 
 
@@ -227,6 +228,9 @@ def _arguments() -> argparse.Namespace:
         type=int,
         default=1000,
         help="MAX_INFLIGHT_CHATS per worker (the kernel does not share chats out evenly)",
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a setting for Tally"
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--plain", action="store_true", help="JSON chats instead of streams")

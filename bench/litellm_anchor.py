@@ -153,6 +153,9 @@ def _litellm_proxy(binary: Path, model: str, data_dir: Path) -> Iterator[str]:
         "      api_key: sk-bench\n"
         "litellm_settings:\n"
         "  telemetry: false\n"
+        # No key check: LiteLLM's cheapest configuration (Tally still authenticates every chat).
+        "general_settings:\n"
+        "  dangerously_permit_weak_or_unset_master_key: true\n"
     )
     port = servers.free_port()
     command = [str(binary), "--config", str(config), "--host", "127.0.0.1"]

@@ -17,14 +17,3 @@ def release_connections() -> None:
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None and not conn.in_atomic_block:
             conn.close()
-
-
-def drop_dead_connections() -> None:
-    """After the database was unreachable: check every idle connection of this process's
-    pools at once, replacing the dead ones. Left alone, the pool checks them one per request,
-    waiting longer after each dead one (1 s, 2 s, 4 s: psycopg's backoff), so requests would
-    time out for seconds after the database is back."""
-    for conn in connections.all(initialized_only=True):
-        pool = getattr(conn, "pool", None)
-        if pool is not None:
-            pool.check()

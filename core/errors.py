@@ -20,8 +20,6 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.db import drop_dead_connections
-
 
 class DomainError(Exception):
     """Base of every app's domain errors: the HTTP status and `code` the API answers with.
@@ -78,7 +76,6 @@ def unavailable(exc: OperationalError | InterfaceError) -> ServiceUnavailable:
         return ServiceUnavailable(
             "The server is busy; try again shortly.", code="overloaded", retry_after=retry_after
         )
-    drop_dead_connections()  # so that the next request finds live ones once it is back
     return ServiceUnavailable(
         "The database is unavailable; try again shortly.",
         code="database_unavailable",

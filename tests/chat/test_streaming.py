@@ -114,3 +114,19 @@ def test_a_client_that_stops_reading_still_gets_its_answer_stored(
     reply = Message.objects.get(role="assistant")
     assert reply.content == "one two three four five six"
     assert RequestLog.objects.get().status == "ok"
+
+
+def test_a_plain_chat_asks_the_model_for_the_whole_answer_and_a_streamed_one_for_a_stream(
+    user_api: APIClient, openai_model: FakeOpenAI
+):
+    openai_model.enqueue(Reply.answer("all at once", usage=(12, 3)))
+    openai_model.enqueue(Reply.answer("word by word", usage=(12, 3)))
+
+    plain = user_api.post("/api/chat/", {"message": "plain"}, format="json")
+    _, events = stream(user_api, "streamed")
+
+    assert plain.json()["response"] == "all at once"
+    assert plain.json()["usage"] == {"prompt_tokens": 12, "completion_tokens": 3}
+    assert events[-1][1]["response"] == "word by word"
+    first, second = openai_model.chat_requests()
+    assert not first.json.get("stream") and second.json["stream"] is True
