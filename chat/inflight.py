@@ -43,8 +43,3 @@ def take() -> Slot:
             )
         _in_flight += 1
     return Slot()
-
-
-def in_flight() -> int:
-    """Chats this worker has in flight now."""
-    return _in_flight

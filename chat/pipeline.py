@@ -245,8 +245,8 @@ def _run_tools(
 
 def _ask(turn: Turn, prompt: Prompt) -> Generator[TextDelta, None, Completion]:
     """One round of the model: streamed when the client reads a stream; otherwise asked for the
-    whole answer at once, which spares parsing it chunk by chunk (a sixth of a vendor chat's
-    CPU, measured with bench/litellm_anchor.py's profile)."""
+    whole answer at once, which spares the SDK parsing a stream chunk by chunk (see
+    bench/README.md, "Under real model latency")."""
     if not turn.streamed:
         return registry.complete(prompt, provider=turn.provider, model=turn.model)
     completion: Completion | None = None
@@ -370,8 +370,9 @@ def _fail(turn: Turn, exc: BaseException) -> None:
     if not isinstance(exc, ProviderError):
         log.exception("chat turn %s failed", turn.reference, exc_info=exc)
     try:
-        # A connection the failure broke (the database restarted) is dropped, so the refund
-        # gets a fresh one; if the database is still away, `reconcile_charges` refunds later.
+        # The thread's connections are handed back first, so one the failure broke (the
+        # database restarted) is not reused for the refund; if the database is still away,
+        # `reconcile_charges` refunds the turn later.
         for conn in connections.all(initialized_only=True):
             if not conn.in_atomic_block:
                 conn.close_if_unusable_or_obsolete()

@@ -294,7 +294,6 @@ if PRODUCTION:
     if TRUSTED_PROXIES:
         # The proxy terminates TLS and says so; believe it only when proxies are trusted.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# What `GET /api/health/` checks: name → a function returning "ok…" or raising.
 # Run once per worker at startup (core.warmup), so that its first chat is not the slow one.
 WARMUP = [
     "core.warmup.urls",
@@ -302,6 +301,7 @@ WARMUP = [
     "retrieval.selectors.warm",
     "orders.catalog.warm",
 ]
+# What `GET /api/health/` checks: name → a function returning "ok…" or raising.
 HEALTH_CHECKS = {
     "database": "core.health.database",
     "cache": "core.health.cache_round_trip",
