@@ -143,9 +143,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     # A chat gives its connection back while it waits on the model (chat.pipeline), so a
     # worker needs a connection only for the few milliseconds of each transaction: a small
     # pool per worker serves hundreds of chats in flight. Past DB_POOL_TIMEOUT_S of waiting
-    # for one, a request is a 503 with Retry-After (core.errors). The health check on each
-    # checkout replaces connections a database restart killed. With PgBouncer in transaction
-    # mode, set DB_POOL=false and let PgBouncer pool (see the README).
+    # for one, a request is a 503 with Retry-After (core.errors). No check as a connection
+    # leaves the pool (CONN_HEALTH_CHECKS): after a restart psycopg's pool would try the dead
+    # ones one at a time with growing sleeps; instead the first request that meets a dead one
+    # fails fast and `core.db.recover_when_back` checks the whole pool once the database
+    # answers. With PgBouncer in transaction mode, set DB_POOL=false (see the README).
     DATABASES["default"]["OPTIONS"] = {
         **DATABASES["default"].get("OPTIONS", {}),
         "pool": {
@@ -154,7 +156,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
             "timeout": env.float("DB_POOL_TIMEOUT_S", default=5.0),
         },
     }
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Without our pool, PgBouncer in transaction mode may be pooling: a server-side cursor
     # (`QuerySet.iterator()`, the index rebuild) would not survive its transaction there.

@@ -20,6 +20,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.db import recover_when_back
+
 
 class DomainError(Exception):
     """Base of every app's domain errors: the HTTP status and `code` the API answers with.
@@ -76,6 +78,7 @@ def unavailable(exc: OperationalError | InterfaceError) -> ServiceUnavailable:
         return ServiceUnavailable(
             "The server is busy; try again shortly.", code="overloaded", retry_after=retry_after
         )
+    recover_when_back()  # so that the pool serves again as soon as the database does
     return ServiceUnavailable(
         "The database is unavailable; try again shortly.",
         code="database_unavailable",
