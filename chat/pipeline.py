@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from billing import services as billing
@@ -373,9 +373,7 @@ def _fail(turn: Turn, exc: BaseException) -> None:
         # The thread's connections are handed back first, so one the failure broke (the
         # database restarted) is not reused for the refund; if the database is still away,
         # `reconcile_charges` refunds the turn later.
-        for conn in connections.all(initialized_only=True):
-            if not conn.in_atomic_block:
-                conn.close_if_unusable_or_obsolete()
+        release_connections()
         with transaction.atomic():
             # Only a turn still pending is refunded here: `reconcile_charges` may have
             # refunded it already (it claims pending turns the same way).

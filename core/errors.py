@@ -117,9 +117,7 @@ def _first_code(codes: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception handler, with every body in the one format."""
-    if isinstance(exc, UNAVAILABLE):
-        exc = unavailable(exc)
-    if isinstance(exc, DomainError):
+    if isinstance(exc, (DomainError, *UNAVAILABLE)):
         http_status, body = error_body(exc)
         headers = {"Retry-After": str(body["retry_after"])} if "retry_after" in body else None
         return Response(body, status=http_status, headers=headers)

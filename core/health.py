@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.db import recover_when_back
+from core.errors import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def database() -> str:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except (OperationalError, InterfaceError):
+    except UNAVAILABLE:
         recover_when_back()
         raise
     return "ok"

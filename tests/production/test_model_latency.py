@@ -172,8 +172,8 @@ def test_the_database_restarting_under_400_chats_costs_only_refunded_503s_and_se
                 server.url, jobs, in_flight=CHATS, fault=database_restart(away_s=2.0)
             )
 
-            # The test's own pooled connections were terminated too: a new pool, rather than
-            # waiting while the old one checks its dead connections one by one.
+            # The test's own pooled connections were terminated too: a new pool instead of
+            # the old one's dead idle connections.
             connection.close()
             connection.close_pool()  # type: ignore[attr-defined]  # PostgreSQL has it
             print(f"{CHATS} chats in {took:.1f} s through a restart: {statuses(results)}")

@@ -75,12 +75,6 @@ class Catalog:
     def __bool__(self) -> bool:
         return bool(self.products)
 
-    def name_of(self, sku: str) -> str:
-        for product in self.products:
-            if product.sku == sku:
-                return product.name
-        return sku
-
     def canonical(self, tokens: Sequence[str]) -> list[str]:
         """Stem each token, correcting near-misses of catalog words ("margarita")."""
         return [self._correct(token) for token in tokens]
