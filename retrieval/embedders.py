@@ -1,7 +1,9 @@
 """The embedders, a registry keyed by the `EMBEDDER` setting.
 
-`hashing` is offline and deterministic (numpy only); `openai` and `gemini` go through the
-providers app. Every embedder returns L2-normalised float32 rows, so inner product is cosine.
+`wordllama` (the default) and `hashing` are offline and deterministic: the first understands
+paraphrases (`providers.semantic`), the second only shared words. `openai` and `gemini` go
+through the providers app. Every embedder returns L2-normalised float32 rows, so inner
+product is cosine.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Protocol
 import numpy as np
 from django.conf import settings
 
-from providers import registry
+from providers import registry, semantic
 from providers.text import hashing_embed
 from retrieval.exceptions import EmbedderNotConfigured
 
@@ -54,6 +56,21 @@ class HashingEmbedder:
         return hashing_embed(texts, dim=self._dim)
 
 
+class WordLlamaEmbedder:
+    """WordLlama's bundled weights (`providers.semantic`): meaning, offline, on the CPU."""
+
+    @property
+    def name(self) -> str:
+        return f"wordllama:{semantic.CONFIG}"
+
+    @property
+    def dim(self) -> int | None:
+        return semantic.DIMENSION
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return semantic.embed(texts)
+
+
 class ProviderEmbedder:
     """A vendor's embedding model, called through ``providers.registry``."""
 
@@ -81,6 +98,7 @@ class ProviderEmbedder:
 
 
 EMBEDDERS: dict[str, Callable[[], Embedder]] = {
+    "wordllama": WordLlamaEmbedder,
     "hashing": lambda: HashingEmbedder(settings.EMBEDDING_DIM),
     "openai": lambda: ProviderEmbedder("openai", settings.OPENAI_EMBEDDING_MODEL),
     "gemini": lambda: ProviderEmbedder("gemini", settings.GEMINI_EMBEDDING_MODEL),
