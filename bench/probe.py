@@ -34,8 +34,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from core import tasks  # noqa: E402
-from retrieval import index, selectors, vectors  # noqa: E402
-from retrieval.models import SHARED_SCOPE, IndexState  # noqa: E402
+from retrieval import selectors  # noqa: E402
 
 
 def _chat(client: Client, token: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -185,18 +184,6 @@ def _is_project(name: str) -> bool:
     return location.startswith(_PROJECT)
 
 
-def _wait_for_columns(user: dict[str, Any], question: str) -> None:
-    """Search once, then wait (30 s at most) for the shared index's column copy, as a server
-    has it after its first seconds, so what is measured is the steady state."""
-    selectors.passages_for(User.objects.get(username=user["username"]), question)
-    state = IndexState.objects.filter(scope=SHARED_SCOPE).first()
-    if state is None or index.loaded(state).ntotal < vectors.SPARSE_MIN_VECTORS:
-        return  # no copy is made for a small index
-    deadline = time.monotonic() + 30
-    while not index.loaded(state).columns_ready and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("users", type=Path)
@@ -206,7 +193,7 @@ def main() -> None:
     args = parser.parse_args()
     users = [json.loads(line) for line in args.users.read_text().splitlines()]
     questions = json.loads(args.questions.read_text())
-    _wait_for_columns(users[0], questions[0])
+    selectors.passages_for(User.objects.get(username=users[0]["username"]), questions[0])
     result = {
         "queries": queries(users, questions),
         "profile": profile(

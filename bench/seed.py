@@ -36,7 +36,8 @@ django.setup()
 import numpy as np  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
-from retrieval_bench import corpus  # noqa: E402  (bench/ is this script's folder)
+from retrieval_bench import texts as corpus_texts  # noqa: E402  (bench/ is this script's folder)
+from retrieval_bench import vocabulary  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import token_issue  # noqa: E402
@@ -122,20 +123,20 @@ def _conversation(user: User, title: str, messages: int) -> Conversation:
 
 
 def chunks(*, total: int) -> None:
-    """Grow the shared scope to ``total`` document chunks and rebuild its index file."""
+    """Grow the shared scope to ``total`` document chunks and rebuild its index snapshot."""
     present = Chunk.objects.filter(scope=SHARED_SCOPE).count()
     if present >= total:
         print(f"shared scope already holds {present:,} chunks", file=sys.stderr)
         return
     began = time.perf_counter()
-    texts = corpus(total, seed=CORPUS_SEED)[present:]
+    texts = corpus_texts(total, vocabulary(), seed=CORPUS_SEED)[present:]
     matrix = np.vstack(
         [hashing_embed(texts[b : b + _EMBED_BATCH]) for b in range(0, len(texts), _EMBED_BATCH)]
     )
     embedded = time.perf_counter()
     owner = _librarian()
     with transaction.atomic():
-        indexing.bump(SHARED_SCOPE, embedder="hashing", dim=int(matrix.shape[1]))
+        indexing.lock_scope(SHARED_SCOPE, embedder="hashing", dim=int(matrix.shape[1]))
         for begin in range(0, len(texts), CHUNKS_PER_DOCUMENT):
             number = (present + begin) // CHUNKS_PER_DOCUMENT + 1
             document = Document.objects.create(
@@ -170,11 +171,14 @@ def chunks(*, total: int) -> None:
                 ],
                 batch_size=500,
             )
+        indexing.advance([SHARED_SCOPE])
     _checkpoint()
     written = time.perf_counter()
     loaded = index.rebuild(SHARED_SCOPE)
+    snapshot = loaded.snapshot if loaded is not None else None
+    kind = snapshot.kind if snapshot is not None else "in memory"
     print(
-        f"shared scope: {present:,} -> {loaded.ntotal:,} chunks ({loaded.header.kind}); "
+        f"shared scope: {present:,} -> {total:,} chunks ({kind}); "
         f"embed {embedded - began:.1f} s, insert {written - embedded:.1f} s, "
         f"index {time.perf_counter() - written:.1f} s",
         file=sys.stderr,
@@ -202,7 +206,7 @@ def questions(*, count: int, out: Path) -> None:
     """Questions sharing five less common words with one of the first 10k chunks (present at
     every corpus size), so retrieval finds real hits; phrased to ask the documents, not to
     order."""
-    texts = corpus(10_000, seed=CORPUS_SEED)
+    texts = corpus_texts(10_000, vocabulary(), seed=CORPUS_SEED)
     rng = np.random.default_rng(CORPUS_SEED + 1)
     frequent = {w for w, _ in _most_common(" ".join(texts[:2000]).split(), 200)}
     asked = []
@@ -245,7 +249,7 @@ def stats() -> None:
                 "ledger_entries": LedgerEntry.objects.count(),
                 "shared_chunks": Chunk.objects.filter(scope=SHARED_SCOPE).count(),
                 "memory_chunks": Chunk.objects.filter(kind=Chunk.Kind.MEMORY).count(),
-                "index_states": list(IndexState.objects.values_list("scope", "version")),
+                "index_states": list(IndexState.objects.values_list("scope", "high")),
             }
         )
     )

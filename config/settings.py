@@ -374,11 +374,19 @@ if CHUNK_OVERLAP >= CHUNK_SIZE:
     raise ImproperlyConfigured(
         f"CHUNK_OVERLAP ({CHUNK_OVERLAP}) must be smaller than CHUNK_SIZE ({CHUNK_SIZE})."
     )
-EMBEDDER = env.str("EMBEDDER", default="hashing")
+EMBEDDER = env.str("EMBEDDER", default="wordllama")
 EMBEDDING_DIM = positive_int("EMBEDDING_DIM", 384)
 RETRIEVAL_TOP_K = positive_int("RETRIEVAL_TOP_K", 4)
-RETRIEVAL_MIN_SCORE = env.float("RETRIEVAL_MIN_SCORE", default=0.05)
-RETRIEVAL_HNSW_THRESHOLD = positive_int("RETRIEVAL_HNSW_THRESHOLD", 1_000_000)
+# None: the embedder's own floor (hashing 0.05, wordllama 0.15, vendors 0.25).
+RETRIEVAL_MIN_SCORE = (
+    env.float("RETRIEVAL_MIN_SCORE") if env.str("RETRIEVAL_MIN_SCORE", "") else None
+)
+# Fuse the database's full-text ranking with the vectors' (reciprocal rank fusion).
+RETRIEVAL_HYBRID = env.bool("RETRIEVAL_HYBRID", default=True)
+# Above this many vectors a scope's snapshot is an HNSW graph: an exact scan of 20k 256-dim
+# vectors takes ~1.5 ms (p99 ~2.7), of 50k ~4 ms, while the graph answers 100k in ~1 ms with 99%
+# of the exact top 5 (bench/retrieval_bench.py).
+RETRIEVAL_HNSW_THRESHOLD = positive_int("RETRIEVAL_HNSW_THRESHOLD", 20_000)
 RETRIEVAL_HNSW_EF_SEARCH = positive_int("RETRIEVAL_HNSW_EF_SEARCH", 128)
 RETRIEVAL_SEARCH_THREADS = positive_int("RETRIEVAL_SEARCH_THREADS", 1)
 # One OpenMP thread per FAISS call: the server already runs a worker per core, and threads
@@ -388,9 +396,6 @@ RETRIEVAL_SEARCH_THREADS = positive_int("RETRIEVAL_SEARCH_THREADS", 1)
 # one OpenMP thread per core that spun idle after every FAISS call (perf put a large share of
 # a chat server's CPU there). numpy's OpenBLAS, loaded later too, reads it as well.
 os.environ["OMP_NUM_THREADS"] = str(RETRIEVAL_SEARCH_THREADS)
-# Exact indexes of 10k+ vectors keep a column-major copy (2 bytes per component, as much again
-# as the index) and score sparse queries (the hashing embedder's) from the query's columns only.
-RETRIEVAL_SPARSE_SCAN = env.bool("RETRIEVAL_SPARSE_SCAN", default=True)
 # Background tasks (django-tasks): inline by default; "django_tasks_db.DatabaseBackend" (the
 # django-tasks-db package) queues them in the database for `manage.py db_worker`. Work that
 # must not hold up a response (remembering chat exchanges) goes to the "background" alias: a

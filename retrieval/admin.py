@@ -45,9 +45,9 @@ class DocumentAdmin(admin.ModelAdmin):
 
 @admin.register(IndexState)
 class IndexStateAdmin(ReadOnlyAdmin):
-    """Read-only: the versions move with the chunks, never by hand."""
+    """Read-only: the states move with the chunks, never by hand."""
 
-    list_display = ("scope", "embedder", "dim", "version", "updated_at")
+    list_display = ("scope", "embedder", "dim", "high", "removed", "updated_at")
     search_fields = ("scope",)
 
 

@@ -33,6 +33,11 @@ class Embedder(Protocol):
         """The vectors' width when known before embedding anything (vendors: None)."""
         ...
 
+    @property
+    def min_score(self) -> float:
+        """The similarity under which a chunk does not answer (`RETRIEVAL_MIN_SCORE`'s default)."""
+        ...
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 rows, one per text."""
         ...
@@ -48,6 +53,9 @@ class HashingEmbedder:
     def name(self) -> str:
         return "hashing"
 
+    # Texts that share no word score ~0; one shared content word among a dozen, ~0.1.
+    min_score = 0.05
+
     @property
     def dim(self) -> int | None:
         return self._dim
@@ -62,6 +70,9 @@ class WordLlamaEmbedder:
     @property
     def name(self) -> str:
         return f"wordllama:{semantic.CONFIG}"
+
+    # Chosen on bench/retrieval_eval.py: see bench/README.md, "Retrieval quality".
+    min_score = 0.15
 
     @property
     def dim(self) -> int | None:
@@ -85,6 +96,9 @@ class ProviderEmbedder:
     @property
     def name(self) -> str:
         return f"{self.provider}:{self.model}"
+
+    # A starting point: OpenAI's and Gemini's models put unrelated texts under ~0.2.
+    min_score = 0.25
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         adapter = registry.get(self.provider)

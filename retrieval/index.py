@@ -1,11 +1,18 @@
-"""The per-scope FAISS indexes of this process: loaded once, kept in sync with the database.
+"""Each process's FAISS indexes: caches of the database, caught up by chunk id.
 
-The database is the source of truth. Each scope (`shared`, `user-<id>`) has an `IndexState`
-whose version moves in the same transaction as its chunks, and a file under
-`DATA_DIR/index/` saved with the version it reflects. A search checks every scope it needs
-with one query and reloads a scope only when its version moved: from the file when another
-worker of this machine already wrote it, else by rebuilding from the stored vectors (another
-machine wrote, or a writer died between its commit and its file).
+The database is the only store. Chunks, with their vectors, are only ever inserted (removals
+delete rows; a re-embedding starts a new generation), and each scope's `IndexState` row says
+what the scope holds: its generation (`stamp`), the highest chunk id in it (`high`) and how many
+chunks were ever removed from it (`removed`). Writers lock that row before inserting, so within
+a scope chunk ids commit in order, and every chunk up to `high` is visible to whoever reads it.
+
+A scope in memory is a `Loaded`: an optional snapshot (the vectors up to some id, memory-mapped
+from `DATA_DIR/index/`, shared by the machine's workers) and a tail (the newer vectors, in this
+process's memory). A search reads the scopes' states in one query; a scope whose `high` moved
+fetches the rows above its own and adds them to the tail. When the tail reaches
+`FOLD_AT` vectors, a background thread writes a new snapshot (one process of the machine does;
+the others find it) and the scope reopens on it. A removal does not touch the indexes: search
+drops ids whose rows are gone, and a scope with many of them is rebuilt by its next fold.
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ import logging
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +38,60 @@ from django.db.transaction import TransactionManagementError
 from django.dispatch import receiver
 
 from core import statements
+from core.db import release_connections
 from retrieval import vectors
 from retrieval.exceptions import EmbedderMismatch
 from retrieval.models import Chunk, IndexState
-from retrieval.vectors import Header, LoadedIndex
+from retrieval.vectors import Name, Snapshot
 
 log = logging.getLogger(__name__)
 
 # Scopes kept in memory per process; the least recently searched are dropped first.
 CACHE_SCOPES = 512
-# The (version, stamp) of a scope no change has reached yet.
-_EMPTY = (0, "")
-# Rows read per query when rebuilding a scope from the database.
-_REBUILD_BATCH = 5000
+# A scope's newest vectors are searched exactly from memory up to this many (~1.3 MB at 256
+# dimensions, a 0.2 ms scan); then they are folded into a snapshot. Smaller scopes (most users'
+# own) never have a snapshot: reading them from the database is as quick as from a file.
+FOLD_AT = 5000
+# A snapshot whose scope lost this share of its vectors since is rebuilt by the next fold.
+REMOVED_SHARE = 0.1
+# Rows read per query when a scope is loaded from the database.
+_READ_BATCH = 5000
 
-_cache: OrderedDict[str, LoadedIndex] = OrderedDict()
+_cache: OrderedDict[str, Loaded] = OrderedDict()
 _cache_lock = threading.Lock()
-# Held while a scope is loaded into the cache; scopes share 64 locks by hash.
+# Held while a scope is loaded or caught up; scopes share 64 locks by hash.
 _LOADING = [threading.Lock() for _ in range(64)]
-# Scopes whose file updates are put off until the end of a bulk load (see `deferred`).
-_deferred = threading.local()
+# Folds run here, one at a time per process, never on a request's thread (tests that need
+# them in step with their own transaction turn `FOLD_IN_BACKGROUND` off).
+FOLD_IN_BACKGROUND = True
+_folds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-fold")
+_folding: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A scope as of one state: a snapshot (or none) and the newer vectors. Never modified:
+    catching up makes a new one, so searches need no lock."""
+
+    scope: str
+    stamp: str
+    high: int
+    removed: int
+    snapshot: Snapshot | None
+    tail_ids: np.ndarray
+    tail: np.ndarray
+
+    @property
+    def ntotal(self) -> int:
+        return len(self.tail_ids) + (self.snapshot.ntotal if self.snapshot else 0)
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The best ``k`` (chunk id, score) pairs of the snapshot and the tail, best first."""
+        hits = vectors.top(self.tail, self.tail_ids, query, k)
+        if self.snapshot is not None:
+            hits += self.snapshot.search(query, k)
+            hits.sort(key=lambda hit: (-hit[1], hit[0]))
+        return hits[:k]
 
 
 def index_dir() -> Path:
@@ -58,7 +100,7 @@ def index_dir() -> Path:
 
 @functools.cache
 def _index_dir(data_dir: str) -> Path:
-    return Path(data_dir) / "index"  # built once: a memory batch asks for it a few times a user
+    return Path(data_dir) / "index"
 
 
 def reset_cache() -> None:
@@ -92,172 +134,186 @@ def search(
     that was everything the scopes hold (so asking for more would find nothing new).
 
     ``states`` are the scopes' current `IndexState` rows (the caller reads them all in one
-    query); a scope whose loaded index is older is reloaded first.
+    query); a scope behind them catches up first.
     """
     best: dict[int, float] = {}
     exhausted = True
     for state in states:
         scope_index = loaded(state)
         exhausted = exhausted and scope_index.ntotal <= k
-        for chunk_id, score in scope_index.search(query, k, sparse=settings.RETRIEVAL_SPARSE_SCAN):
+        for chunk_id, score in scope_index.search(query, k):
             best[chunk_id] = max(score, best.get(chunk_id, score))
     hits = sorted(best.items(), key=lambda hit: (-hit[1], hit[0]))
     return hits, exhausted
 
 
-def loaded(state: IndexState) -> LoadedIndex:
-    """The scope's index as of ``state``, from the cache, its file or the database.
+def loaded(state: IndexState) -> Loaded:
+    """The scope as of ``state``: from the cache, caught up from the database, or opened.
 
-    Threads of this process that miss the cache for the same scope load it once: the first
-    loads, the others wait for it (a 100k-chunk index is ~80 MB to read).
+    Threads of this process that need the same scope at once load it once: the first loads,
+    the others wait for it and find it cached.
     """
-    scope, wanted = state.scope, (state.version, state.stamp)
-    cached = _cached(scope, wanted)
-    if cached is not None:
+    cached = _current(state)
+    if cached is None:
+        with _LOADING[zlib.crc32(state.scope.encode()) % len(_LOADING)]:
+            cached = _current(state)
+            if cached is None:
+                cached = _caught_up(state) or _open(state)
+                _remember(cached)
+    if _needs_fold(cached, state):
+        return _fold_later(state.scope) or cached
+    return cached
+
+
+def _current(state: IndexState) -> Loaded | None:
+    with _cache_lock:
+        cached = _cache.get(state.scope)
+        if cached is None or (cached.stamp, cached.high) != (state.stamp, state.high):
+            return None
+        if cached.snapshot is None and cached.removed != state.removed:
+            return None  # a scope without a snapshot is reread: cheap, and nothing stale stays
+        _cache.move_to_end(state.scope)
         return cached
-    with _LOADING[zlib.crc32(scope.encode()) % len(_LOADING)]:
-        cached = _cached(scope, wanted)
-        if cached is not None:
-            return cached
-        found = _caught_up(scope)
-        if found is None:  # nothing cached that the file's changes continue: read it whole
-            header = vectors.read_header(_path(scope))
-            found = _load(scope) if header is not None and _mark(header) == wanted else None
-        if found is None or _mark(found.header) != wanted:
-            # Missing, or written at another version: settle it under the writers' lock,
-            # against the version as it is now (a writer may have committed since the
-            # caller's query).
-            with _scope_lock(scope):
-                found = _current_from_file(scope) or _rebuild_and_save(scope)
-        _remember(found)
-        return found
 
 
-def _caught_up(scope: str) -> LoadedIndex | None:
-    """The cached index of the scope, at whatever version, brought up to its file by the
-    changes appended since: another process remembering a chat costs this one the new
-    vectors, not a reload of the whole index. None when the file does not continue it."""
+def _caught_up(state: IndexState) -> Loaded | None:
+    """The cached scope with the chunks added since; None when it cannot be continued (another
+    generation, a removal from a scope with no snapshot, or no cached scope at all)."""
     with _cache_lock:
-        stale = _cache.get(scope)
-    return vectors.catch_up(_path(scope), stale) if stale is not None else None
+        cached = _cache.get(state.scope)
+    if cached is None or cached.stamp != state.stamp or cached.high > state.high:
+        return None
+    if cached.snapshot is None and cached.removed != state.removed:
+        return None
+    ids, matrix = _rows(state.scope, above=cached.high, upto=state.high, dim=state.dim)
+    return Loaded(
+        scope=state.scope,
+        stamp=state.stamp,
+        high=state.high,
+        removed=state.removed,
+        snapshot=cached.snapshot,
+        tail_ids=np.concatenate([cached.tail_ids, ids]),
+        tail=np.vstack([cached.tail, matrix]) if len(ids) else cached.tail,
+    )
 
 
-def _cached(scope: str, wanted: tuple[int, str]) -> LoadedIndex | None:
+def _open(state: IndexState) -> Loaded:
+    """The scope read afresh: its newest snapshot of this generation and the rows above it; a
+    scope with `FOLD_AT` rows or more and no snapshot gets one first."""
+    snapshot = _newest_snapshot(state)
+    above = snapshot.name.high if snapshot is not None else 0
+    ids, matrix = _rows(state.scope, above=above, upto=state.high, dim=state.dim)
+    if snapshot is None and len(ids) >= FOLD_AT:
+        with _scope_lock(state.scope):  # another worker may have written it meanwhile
+            snapshot = _newest_snapshot(state) or _write_snapshot(
+                state, index_dir(), rows=(ids, matrix)
+            )
+        ids, matrix = _rows(state.scope, above=snapshot.name.high, upto=state.high, dim=state.dim)
+    return Loaded(
+        scope=state.scope,
+        stamp=state.stamp,
+        high=state.high,
+        removed=state.removed,
+        snapshot=snapshot,
+        tail_ids=ids,
+        tail=matrix,
+    )
+
+
+def _newest_snapshot(state: IndexState) -> Snapshot | None:
+    """The newest snapshot of the scope's generation that is not ahead of ``state`` (a
+    recreated database can start the ids again), open; reuses the cached one when it is it."""
+    folder = index_dir()
+    name = vectors.newest(folder, state.scope, state.stamp)
+    if name is None or name.high > state.high:
+        return None
     with _cache_lock:
-        cached = _cache.get(scope)
-        if cached is not None and _mark(cached.header) == wanted:
-            _cache.move_to_end(scope)
-            return cached
+        cached = _cache.get(state.scope)
+    if cached is not None and cached.snapshot is not None and cached.snapshot.name == name:
+        return cached.snapshot
+    return vectors.open_snapshot(folder, name, ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH)
+
+
+def _needs_fold(scope_index: Loaded, state: IndexState) -> bool:
+    if len(scope_index.tail_ids) >= FOLD_AT:
+        return True
+    snapshot = scope_index.snapshot
+    return snapshot is not None and (
+        state.removed - snapshot.name.removed > REMOVED_SHARE * snapshot.ntotal
+    )
+
+
+def _fold_later(scope: str) -> Loaded | None:
+    """Fold the scope on the fold thread; with `FOLD_IN_BACKGROUND` off, now (and return it)."""
+    if not FOLD_IN_BACKGROUND:
+        return fold(scope)
+    with _cache_lock:
+        if scope in _folding:
+            return None
+        _folding.add(scope)
+    _folds.submit(_fold_in_background, scope)
     return None
 
 
-@dataclass(frozen=True)
-class Change:
-    """A committed change of a scope: its new version and stamp, and the stamp before it."""
-
-    version: int
-    stamp: str
-    previous: str
-
-
-@dataclass(frozen=True)
-class Update:
-    """A committed change of one scope and the vectors it added or removed."""
-
-    change: Change
-    added_ids: np.ndarray | None = None
-    added_vectors: np.ndarray | None = None
-    removed_ids: np.ndarray | None = None
-
-    @property
-    def adds(self) -> int:
-        return 0 if self.added_ids is None else len(self.added_ids)
-
-    @property
-    def removes(self) -> int:
-        return 0 if self.removed_ids is None else len(self.removed_ids)
-
-
-def apply(
-    scope: str,
-    *,
-    change: Change,
-    added_ids: np.ndarray | None = None,
-    added_vectors: np.ndarray | None = None,
-    removed_ids: np.ndarray | None = None,
-) -> None:
-    """Bring the scope's file up to date after ``change`` committed.
-
-    When the file is exactly one version behind, the change is applied to it; otherwise (other
-    changes interleaved, an HNSW index losing vectors, a flat index outgrowing the exact-search
-    threshold) the scope is rebuilt from the database. Never raises: a failure only leaves the
-    file stale, and the next search rebuilds it.
-    """
-    apply_all({scope: Update(change, added_ids, added_vectors, removed_ids)})
-
-
-def apply_all(updates: Mapping[str, Update]) -> None:
-    """`apply` for several scopes changed by one transaction: their locks are taken in scope
-    order and their versions read in one query. Never raises."""
-    pending: set[str] | None = getattr(_deferred, "scopes", None)
-    if pending is not None:
-        pending.update(updates)
-        return
-    scopes = sorted(updates)
+def _fold_in_background(scope: str) -> None:
     try:
-        with ExitStack() as locks:
-            for scope in scopes:
-                locks.enter_context(_scope_lock(scope))
-            states = _db_states(scopes)
-            for scope in scopes:
-                _apply_one(scope, updates[scope], states[scope])
+        fold(scope)
     except Exception:
-        log.exception("could not update the %s indexes; they will be rebuilt on next use", scopes)
-
-
-def _apply_one(scope: str, update: Update, state: IndexState) -> None:
-    """One scope of `apply_all`, under its lock; ``state`` is its row in the database now."""
-    mark = (state.version, state.stamp)
-    try:
-        current = (
-            _current_from_file(scope, mark)
-            or _apply_delta(scope, update, state)
-            or _rebuild_and_save(scope)
-        )
-        _remember(current)
-    except Exception:
-        log.exception("could not update the %s index; it will be rebuilt on next use", scope)
-
-
-@contextmanager
-def deferred() -> Iterator[set[str]]:
-    """Put off this thread's file updates, then rebuild each touched scope once.
-
-    A bulk load of thousands of documents would otherwise rewrite a growing file per document.
-    """
-    outer: set[str] | None = getattr(_deferred, "scopes", None)
-    if outer is not None:
-        yield outer
-        return
-    scopes: set[str] = set()
-    _deferred.scopes = scopes
-    try:
-        yield scopes
+        log.exception("could not fold the %s index; its newest vectors stay in memory", scope)
     finally:
-        del _deferred.scopes
-        for scope in sorted(scopes):
-            try:
-                rebuild(scope)
-            except Exception:
-                log.exception("could not rebuild the %s index; it will be on next use", scope)
+        with _cache_lock:
+            _folding.discard(scope)
+        release_connections()
 
 
-def rebuild(scope: str) -> LoadedIndex:
-    """Rebuild the scope from the database and save it (``manage.py rebuild_index``)."""
+def fold(scope: str) -> Loaded | None:
+    """Bring the scope's snapshot up to the database and reopen the scope on it.
+
+    Under the machine's lock for the scope: a snapshot another worker wrote meanwhile that
+    leaves fewer than `FOLD_AT` vectors out is taken as it is; otherwise one is written, with
+    the newer vectors added to the old graph, or rebuilt whole when the old one is flat, lost
+    too many vectors, or outgrew exact search.
+    """
+    state = _state(scope)
+    if state is None:
+        return None
     with _scope_lock(scope):
-        fresh = _rebuild_and_save(scope)
-    _remember(fresh)
-    return fresh
+        state = _state(scope) or state
+        snapshot = _newest_snapshot(state)
+        fresh = snapshot is not None and (
+            state.high - snapshot.name.high < FOLD_AT
+            and state.removed - snapshot.name.removed <= REMOVED_SHARE * snapshot.ntotal
+        )
+        if not fresh:
+            _write_snapshot(state, index_dir(), base=snapshot)
+    scope_index = _open(state)
+    _remember(scope_index)
+    return scope_index
+
+
+def rebuild(scope: str) -> Loaded | None:
+    """Rebuild the scope's snapshot from the database (``manage.py rebuild_index``) and open
+    it; None when the scope has no state (no chunk was ever stored in it)."""
+    state = _state(scope)
+    if state is None:
+        return None
+    with _scope_lock(scope):
+        if _count(state) >= FOLD_AT:
+            _write_snapshot(state, index_dir())
+        else:
+            vectors.discard(index_dir(), scope)
+    scope_index = _open(state)
+    _remember(scope_index)
+    return scope_index
+
+
+def discard(scope: str) -> None:
+    """Forget the scope here: its snapshots on this machine and its cached index (an erased
+    user's vectors)."""
+    with _scope_lock(scope):
+        vectors.discard(index_dir(), scope)
+    with _cache_lock:
+        _cache.pop(scope, None)
 
 
 def kind_for(count: int) -> vectors.IndexKind:
@@ -265,107 +321,70 @@ def kind_for(count: int) -> vectors.IndexKind:
     return "hnsw" if count > settings.RETRIEVAL_HNSW_THRESHOLD else "flat"
 
 
-def _apply_delta(scope: str, delta: Update, state: IndexState) -> LoadedIndex | None:
-    """The index with one change applied, and its file brought to it (the additions appended,
-    or the whole index saved); None when the scope needs a rebuild.
-
-    ``state`` is the scope's row in the database, read under the scope's lock, which the
-    caller must hold.
-    """
-    change = delta.change
-    if (state.version, state.stamp) != (change.version, change.stamp):
-        return None  # other changes committed since: only a rebuild sees them all
-    previous = (change.version - 1, change.previous)
-    cached = _cached(scope, previous)  # usually: the chat that led to the change searched it
-    base = vectors.copy(cached) if cached is not None else _load(scope)
-    if base is None and previous == _EMPTY:  # the scope's first change: nothing to read
-        base = _empty(state)
-    if base is None or _mark(base.header) != previous:
-        return None
-    if delta.removes and base.header.kind == "hnsw":
-        return None  # an HNSW graph cannot drop vectors
-    if base.header.kind == "flat" and kind_for(base.ntotal + delta.adds) == "hnsw":
-        return None  # outgrew exact search
-    # Both sides are unique ids (of new rows, and of an index's chunks): saying so spares
-    # numpy the sort it would make of each to find out.
-    already = delta.added_ids is not None and (
-        np.isin(delta.added_ids, vectors.ids_of(base), assume_unique=True).any()
+def _write_snapshot(
+    state: IndexState,
+    folder: Path,
+    *,
+    base: Snapshot | None = None,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Snapshot:
+    """Write a snapshot of the scope up to ``state.high``, under the scope's lock, and return
+    it opened. With ``base`` (an HNSW graph still good to extend) only the vectors above it are
+    read and added; otherwise every row is (or ``rows``, when the caller has just read them)."""
+    count = len(rows[0]) if rows is not None else _count(state)
+    kind = kind_for(count)
+    extend = (
+        base is not None
+        and base.kind == "hnsw"
+        and kind == "hnsw"
+        and state.removed - base.name.removed <= REMOVED_SHARE * base.ntotal
     )
-    if already:
-        return None  # a rebuild already picked these rows up; adding twice would duplicate
-    if delta.removed_ids is not None and delta.removes:
-        vectors.remove(base, ids=delta.removed_ids)
-    if delta.added_ids is not None and delta.added_vectors is not None and delta.adds:
-        vectors.add(base, ids=delta.added_ids, vectors=delta.added_vectors)
-    before, base.header = (
-        base.header,
-        replace(base.header, version=change.version, stamp=change.stamp),
+    if extend and base is not None:
+        ids, matrix = _rows(state.scope, above=base.name.high, upto=state.high, dim=state.dim)
+        index = vectors.read_writable(base)
+        index.add(matrix)
+        ids = np.concatenate([np.asarray(base.ids), ids])
+    else:
+        ids, matrix = rows or _rows(state.scope, above=0, upto=state.high, dim=state.dim)
+        index = vectors.build(matrix, kind=kind, ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH)
+    name = Name(state.scope, state.stamp, state.high, state.removed)
+    vectors.write(folder, name, index, ids)
+    log.info(
+        "wrote the %s index snapshot: %d vectors, %s, up to chunk %d",
+        state.scope,
+        len(ids),
+        kind,
+        state.high,
     )
-    # Additions only: the file takes them at its end, unless it is due to be written whole.
-    appended = (
-        not delta.removes
-        and delta.added_ids is not None
-        and delta.added_vectors is not None
-        and vectors.append(
-            _path(scope),
-            before=before,
-            after=base.header,
-            ids=delta.added_ids,
-            vectors=delta.added_vectors,
-        )
+    opened = vectors.open_snapshot(folder, name, ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH)
+    if opened is None:  # the folder cannot be read back: search the copy in memory
+        opened = Snapshot(name=name, index=index, ids=ids)
+    vectors.discard(folder, state.scope, keep=name)
+    return opened
+
+
+def _rows(scope: str, *, above: int, upto: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scope's chunk ids and vectors in ``(above, upto]``, by id."""
+    if upto <= above:
+        return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
+    rows = (
+        Chunk.objects.filter(scope=scope, id__gt=above, id__lte=upto)
+        .order_by("id")
+        .values_list("id", "vector")
     )
-    if not appended:
-        vectors.save(base, _path(scope))
-    return base
-
-
-def _current_from_file(scope: str, current: tuple[int, str] | None = None) -> LoadedIndex | None:
-    """The saved index when it matches the database's version (``current``, or read now)."""
-    current = _db_mark(scope) if current is None else current
-    header = vectors.read_header(_path(scope))
-    if header is None or _mark(header) != current:
-        return None
-    with _cache_lock:
-        cached = _cache.get(scope)
-        if cached is not None and cached.header == header:
-            return cached
-    found = _caught_up(scope) or _load(scope)
-    return found if found is not None and found.header == header else None
-
-
-def _rebuild_and_save(scope: str) -> LoadedIndex:
-    # The version is read before the rows: rows committed in between make the index newer
-    # than its label, which only costs one more rebuild; the reverse would hide them.
-    state = IndexState.objects.filter(scope=scope).first() or _no_state(scope)
-    rows = Chunk.objects.filter(scope=scope).order_by("id").values_list("id", "vector")
     ids: list[int] = []
     blobs: list[bytes] = []
-    for chunk_id, blob in rows.iterator(chunk_size=_REBUILD_BATCH):
+    for chunk_id, blob in rows.iterator(chunk_size=_READ_BATCH):
         ids.append(chunk_id)
         blobs.append(bytes(blob))
-    dim = state.dim or (len(blobs[0]) // 4 if blobs else 1)
-    header = Header(
-        scope=scope,
-        version=state.version,
-        embedder=state.embedder,
-        dim=dim,
-        kind=kind_for(len(ids)),
-        stamp=state.stamp,
-    )
-    fresh = vectors.build(
-        header=header,
-        ids=np.asarray(ids, dtype=np.int64),
-        vectors=vectors.stack(blobs, dim=dim) if blobs else np.zeros((0, dim), np.float32),
-        ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH,
-    )
-    vectors.save(fresh, _path(scope))
-    log.info(
-        "rebuilt the %s index: %d vectors, %s, v%d", scope, len(ids), header.kind, state.version
-    )
-    return fresh
+    return np.asarray(ids, dtype=np.int64), vectors.stack(blobs, dim=dim)
 
 
-STATE_FIELDS = ("id", "scope", "embedder", "dim", "version", "stamp")
+def _count(state: IndexState) -> int:
+    return Chunk.objects.filter(scope=state.scope, id__lte=state.high).count()
+
+
+STATE_FIELDS = ("id", "scope", "embedder", "dim", "stamp", "high", "removed")
 
 
 def states(scopes: Sequence[str], *, for_update: bool = False) -> list[IndexState]:
@@ -395,61 +414,25 @@ def _state_select(vendor: str, count: int, lock: bool) -> str:
     return f"{sql} {connection.ops.for_update_sql()}" if lock else sql
 
 
-def _db_mark(scope: str) -> tuple[int, str]:
-    """The scope's (version, stamp) in the database now."""
-    state = _db_states([scope])[scope]
-    return state.version, state.stamp
+def _state(scope: str) -> IndexState | None:
+    found = states([scope])
+    return found[0] if found else None
 
 
-def _db_states(scopes: Sequence[str]) -> dict[str, IndexState]:
-    """Each scope's row in the database now, in one query (an unsaved empty one if none)."""
-    found = {state.scope: state for state in states(scopes)}
-    return {scope: found.get(scope) or _no_state(scope) for scope in scopes}
-
-
-def _no_state(scope: str) -> IndexState:
-    return IndexState(scope=scope, embedder="", dim=0, version=_EMPTY[0], stamp=_EMPTY[1])
-
-
-def _empty(state: IndexState) -> LoadedIndex:
-    """The scope as it is before its first change: no vectors."""
-    header = Header(
-        scope=state.scope, version=_EMPTY[0], embedder=state.embedder, dim=state.dim, kind="flat"
-    )
-    return vectors.build(
-        header=header,
-        ids=np.zeros(0, np.int64),
-        vectors=np.zeros((0, state.dim), np.float32),
-        ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH,
-    )
-
-
-def _mark(header: Header) -> tuple[int, str]:
-    return header.version, header.stamp
-
-
-def _remember(index: LoadedIndex) -> None:
-    scope = index.header.scope
+def _remember(scope_index: Loaded) -> None:
+    scope = scope_index.scope
     with _cache_lock:
         cached = _cache.get(scope)
-        if cached is None or cached.header.version <= index.header.version:
-            _cache[scope] = index  # never replace a newer index with an older one
+        if cached is None or cached.stamp != scope_index.stamp or cached.high <= scope_index.high:
+            _cache[scope] = scope_index  # never replace a newer index with an older one
             _cache.move_to_end(scope)
         while len(_cache) > CACHE_SCOPES:
             _cache.popitem(last=False)
 
 
-def _load(scope: str) -> LoadedIndex | None:
-    return vectors.load(_path(scope), ef_search=settings.RETRIEVAL_HNSW_EF_SEARCH)
-
-
-def _path(scope: str) -> Path:
-    return index_dir() / f"{scope}.faiss"
-
-
 @contextmanager
 def _scope_lock(scope: str) -> Iterator[None]:
-    """One writer per scope across the processes of this machine (an advisory file lock)."""
+    """One snapshot writer per scope across the processes of this machine (a file lock)."""
     folder = index_dir()
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / f"{scope}.lock").open("a") as handle:

@@ -1,9 +1,10 @@
 """Writing what the index is built from: chunks with their embeddings, and the scope versions.
 
 Every change follows one pattern: embed outside any transaction (it may be a network call),
-then write the rows and bump the scope's `IndexState.version` in one transaction, then update
-the index file. A failure before the commit leaves nothing behind; a failure after it leaves a
-stale file that the next search rebuilds from the database.
+then, in one transaction, lock the scope's `IndexState`, write the rows and move the state
+(`advance` to the new highest chunk id, or count the removed ones). Nothing else: each
+process's index catches up from the database at its next search (see `index`). A failure
+before the commit leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from core import statements
@@ -32,75 +34,65 @@ MEMORY_PART_CHARS = 1500
 _REEMBED_BATCH = 256
 
 
-def bump(scope: str, *, embedder: str | None, dim: int | None) -> index.Change:
-    """Move the scope's version, refusing another embedder's vectors. Call inside the
-    transaction that changes the scope's chunks; ``embedder=None`` for removals."""
+def lock_scope(scope: str, *, embedder: str, dim: int) -> IndexState:
+    """Lock the scope's state before inserting its chunks (so its ids commit in order),
+    refusing another embedder's vectors; an empty scope adopts the new embedder. Call inside
+    the transaction that inserts, and `advance` the scope after."""
     state, _ = IndexState.objects.select_for_update().get_or_create(
-        scope=scope, defaults={"embedder": embedder or "", "dim": dim or 0}
+        scope=scope, defaults={"embedder": embedder, "dim": dim, "stamp": uuid.uuid4().hex}
     )
-    if embedder is not None and (state.embedder, state.dim) != (embedder, dim):
-        if Chunk.objects.filter(scope=scope).exists():
-            index.check_embedder(state, embedder=embedder, dim=dim)
-        state.embedder, state.dim = embedder, dim or 0  # an empty scope adopts the new one
-    return _next_version(state)
+    _adopt(state, embedder=embedder, dim=dim)
+    return state
 
 
-def bump_all(scopes: Collection[str], *, embedder: str, dim: int) -> dict[str, index.Change]:
-    """`bump` for many scopes that gain chunks together, in a fixed number of queries, with one
-    stamp shared by the whole change.
+def lock_scopes(scopes: Collection[str], *, embedder: str, dim: int) -> None:
+    """`lock_scope` for many scopes that gain chunks together, in a fixed number of queries.
 
     Every lock is taken in scope order, so two batches can never deadlock: the missing states
     are inserted in that order (a row another transaction is inserting waits for it), then
-    all the states are locked in one query in that order, and moved in one UPDATE.
+    all the states are locked in one query in that order.
     """
     wanted = sorted(set(scopes))
     statements.insert_all(
-        [IndexState(scope=scope, embedder=embedder, dim=dim) for scope in wanted],
+        [
+            IndexState(scope=scope, embedder=embedder, dim=dim, stamp=uuid.uuid4().hex)
+            for scope in wanted
+        ],
         ignore_conflicts=True,
     )
-    states = {state.scope: state for state in index.states(wanted, for_update=True)}
-    changes: dict[str, index.Change] = {}
-    for scope in wanted:
-        state = states[scope]
-        if (state.embedder, state.dim) != (embedder, dim):  # rare: EMBEDDER changed
-            if Chunk.objects.filter(scope=scope).exists():
-                index.check_embedder(state, embedder=embedder, dim=dim)
-            state.embedder, state.dim = embedder, dim  # an empty scope adopts the new one
-            changes[scope] = _next_version(state)
-    alike = [scope for scope in wanted if scope not in changes]
-    if alike:
-        stamp = uuid.uuid4().hex
-        _move_versions(alike, stamp=stamp)
-        for scope in alike:
-            state = states[scope]
-            changes[scope] = index.Change(
-                version=state.version + 1, stamp=stamp, previous=state.stamp
-            )
-    return changes
+    for state in index.states(wanted, for_update=True):
+        _adopt(state, embedder=embedder, dim=dim)
 
 
-def _move_versions(scopes: Sequence[str], *, stamp: str) -> None:
-    """One UPDATE moving each scope's version on by one, to ``stamp`` (written out, as a
-    memory batch's other statements are: see `core.statements`)."""
-    version, stamp_column, updated_at, scope = (
-        statements.name(IndexState, field) for field in ("version", "stamp", "updated_at", "scope")
+def _adopt(state: IndexState, *, embedder: str, dim: int) -> None:
+    if (state.embedder, state.dim) == (embedder, dim):
+        return
+    if Chunk.objects.filter(scope=state.scope).exists():  # rare: EMBEDDER changed
+        index.check_embedder(state, embedder=embedder, dim=dim)
+    state.embedder, state.dim, state.stamp = embedder, dim, uuid.uuid4().hex
+    state.save(update_fields=["embedder", "dim", "stamp", "updated_at"])
+
+
+def advance(scopes: Collection[str]) -> None:
+    """Move each scope's `high` to its highest chunk id, in the transaction that inserted
+    them (one UPDATE; the (scope, id) index finds each maximum)."""
+    highest = (
+        Chunk.objects.filter(scope=OuterRef("scope"))
+        .order_by()
+        .values("scope")
+        .annotate(m=Max("id"))
     )
-    sql = (
-        f"UPDATE {statements.table(IndexState)} "  # noqa: S608 - the model's own names
-        f"SET {version} = {version} + 1, {stamp_column} = %s, {updated_at} = %s "
-        f"WHERE {scope} IN ({statements.placeholders(len(scopes))})"
+    IndexState.objects.filter(scope__in=list(scopes)).update(
+        high=Subquery(highest.values("m")), updated_at=timezone.now()
     )
-    now = IndexState._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [stamp, now, *scopes])
 
 
-def _next_version(state: IndexState) -> index.Change:
-    previous = state.stamp
-    state.version += 1
-    state.stamp = uuid.uuid4().hex
-    state.save(update_fields=["embedder", "dim", "version", "stamp", "updated_at"])
-    return index.Change(version=state.version, stamp=state.stamp, previous=previous)
+def _count_removed(scope: str, removed: int) -> None:
+    """Count chunks deleted from the scope, in the transaction that deleted them."""
+    if removed:
+        IndexState.objects.filter(scope=scope).update(
+            removed=F("removed") + removed, updated_at=timezone.now()
+        )
 
 
 def embed(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
@@ -125,7 +117,7 @@ def index_document(*, document_id: int) -> Document | None:
             )
             if locked is None:
                 return Document.objects.filter(pk=document_id).first()
-            change = bump(scope, embedder=embedder.name, dim=matrix.shape[1])
+            lock_scope(scope, embedder=embedder.name, dim=matrix.shape[1])
             chunks = Chunk.objects.bulk_create(
                 [
                     Chunk(
@@ -142,12 +134,11 @@ def index_document(*, document_id: int) -> Document | None:
                 ],
                 batch_size=500,
             )
+            advance([scope])
             locked.status, locked.error = Document.Status.READY, ""
             locked.save(update_fields=["status", "error"])
     except Exception as exc:
         return _failed(document_id, exc)
-    ids = np.asarray([chunk.pk for chunk in chunks], dtype=np.int64)
-    index.apply(scope, change=change, added_ids=ids, added_vectors=matrix)
     log.info("indexed document %s: %d chunks in %s", document_id, len(chunks), scope)
     return locked
 
@@ -256,32 +247,18 @@ def _write_memories(
         for item, text, vector in zip(exchanges, texts, matrix, strict=True)
     ]
     with transaction.atomic():
-        changes = bump_all(rows_of, embedder=embedder.name, dim=matrix.shape[1])
+        lock_scopes(rows_of, embedder=embedder.name, dim=matrix.shape[1])
         chunks = statements.insert_all(new)
-    index.apply_all(
-        {
-            scope: index.Update(
-                change=changes[scope],
-                added_ids=np.asarray([chunks[row].pk for row in rows], np.int64),
-                added_vectors=matrix[rows],
-            )
-            for scope, rows in rows_of.items()
-        }
-    )
+        advance(rows_of)
     return chunks
 
 
 def remove_document(*, document: Document) -> None:
-    """Delete a document with its chunks and take their vectors out of the index."""
-    scope = document.scope
+    """Delete a document with its chunks; searches stop finding them at once (see `index`)."""
     with transaction.atomic():
-        chunks = Chunk.objects.filter(document=document)
-        ids = list(chunks.values_list("id", flat=True))
-        chunks.delete()
+        removed, _ = Chunk.objects.filter(document=document).delete()
         document.delete()
-        change = bump(scope, embedder=None, dim=None) if ids else None
-    if change is not None:
-        index.apply(scope, change=change, removed_ids=np.asarray(ids, dtype=np.int64))
+        _count_removed(document.scope, removed)
 
 
 def remove_memories(*, user_id: int, conversation_id: int | None = None) -> int:
@@ -291,35 +268,25 @@ def remove_memories(*, user_id: int, conversation_id: int | None = None) -> int:
         memories = Chunk.objects.filter(owner_id=user_id, kind=Chunk.Kind.MEMORY, scope=scope)
         if conversation_id is not None:
             memories = memories.filter(conversation_id=conversation_id)
-        ids = list(memories.values_list("id", flat=True))
-        memories.filter(id__in=ids).delete()
-        change = bump(scope, embedder=None, dim=None) if ids else None
-    if change is not None:
-        index.apply(scope, change=change, removed_ids=np.asarray(ids, dtype=np.int64))
-    return len(ids)
+        removed, _ = memories.delete()
+        _count_removed(scope, removed)
+    return removed
 
 
 def remove_scope_of(*, user_id: int) -> int:
-    """Delete the user's private documents and memories, the whole of their scope, and take
-    their vectors out of the index; returns how many chunks went. Their shared documents are
-    the shop's and stay."""
+    """Delete the user's private documents and memories, the whole of their scope with its
+    state, and this machine's copies of their vectors; returns how many chunks went. Their
+    shared documents are the shop's and stay."""
     scope = user_scope(user_id)
     with transaction.atomic():
-        chunks = Chunk.objects.filter(scope=scope)
-        ids = list(chunks.values_list("id", flat=True))
-        chunks.delete()
+        removed, _ = Chunk.objects.filter(scope=scope).delete()
         # Documents still processing have no chunks yet; their ingestion finds them gone.
         Document.objects.filter(owner_id=user_id, shared=False).delete()
-        if ids:
-            change = bump(scope, embedder=None, dim=None)
-            removed = np.asarray(ids, dtype=np.int64)
-            # After the commit of the caller's transaction too (an erasure spans apps): a file
-            # written before it could be overwritten by a worker rebuilding from the rows
-            # still visible to it, and nobody searches this scope again to notice.
-            transaction.on_commit(
-                lambda: index.apply(scope, change=change, removed_ids=removed), robust=True
-            )
-    return len(ids)
+        IndexState.objects.filter(scope=scope).delete()
+        # After the commit of the caller's transaction too (an erasure spans apps): a worker
+        # could otherwise write a snapshot from the rows still visible to it.
+        transaction.on_commit(lambda: index.discard(scope), robust=True)
+    return removed
 
 
 def reembed_scope(
@@ -327,8 +294,8 @@ def reembed_scope(
 ) -> int:
     """Embed every chunk of the scope again with ``embedder`` (after `EMBEDDER` changed).
 
-    Vectors are rewritten batch by batch; the scope's state switches to the new embedder, with
-    a new version, only once all of them are, so searches refuse the mixed state meanwhile.
+    Vectors are rewritten batch by batch; the scope's state switches to the new embedder, as a
+    new generation, only once all of them are, so searches refuse the mixed state meanwhile.
     """
     ids = list(Chunk.objects.filter(scope=scope).order_by("id").values_list("id", flat=True))
     dim = embedder.dim
@@ -345,8 +312,8 @@ def reembed_scope(
         state, _ = IndexState.objects.select_for_update().get_or_create(
             scope=scope, defaults={"embedder": embedder.name, "dim": dim or 0}
         )
-        state.embedder, state.dim = embedder.name, dim or 0
-        _next_version(state)
+        state.embedder, state.dim, state.stamp = embedder.name, dim or 0, uuid.uuid4().hex
+        state.save(update_fields=["embedder", "dim", "stamp", "updated_at"])
     return len(ids)
 
 

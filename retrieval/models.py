@@ -104,24 +104,27 @@ class Chunk(models.Model):
 
 
 class IndexState(models.Model):
-    """What an index scope holds: which embedder built it and a version bumped with every change.
+    """What an index scope holds, moved in the same transaction as its chunks.
 
-    The version moves in the same transaction as the chunk rows, so a process that loaded the
-    index at an older version knows, with one query, that it must reload or rebuild.
+    Writers lock the row before inserting chunks, so a scope's chunk ids commit in order and a
+    process whose index reaches chunk `high` is current after reading the rows above its own.
     """
 
     scope = models.CharField(max_length=40, unique=True)
     embedder = models.CharField(max_length=120)
     dim = models.PositiveIntegerField()
-    version = models.PositiveBigIntegerField(default=0)
     stamp = models.CharField(
         max_length=32,
         blank=True,
         default="",
-        help_text="Random, new with every version: a recreated database restarts the count, "
-        "and an index file left over from it must not pass for current.",
+        help_text="The vectors' generation: random, new whenever they are embedded again, so "
+        "no snapshot of other vectors passes for current.",
+    )
+    high = models.BigIntegerField(default=0, help_text="The highest chunk id in the scope.")
+    removed = models.PositiveBigIntegerField(
+        default=0, help_text="Chunks ever deleted from the scope (snapshots keep their ids)."
     )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"{self.scope} v{self.version} ({self.embedder}, {self.dim} dims)"
+        return f"{self.scope} up to chunk {self.high} ({self.embedder}, {self.dim} dims)"

@@ -1,14 +1,15 @@
-"""Reads: which documents a user may see, semantic search, and the chat's context passages.
+"""Reads: which documents a user may see, hybrid search, and the chat's context passages.
 
-A user's search only ever touches two indexes, the shared one and the user's own, and the
-query that reads the hits' chunks decides which of them the user may see (and which still
-exist). A search costs one query for the scopes' versions and one for the chunks it returns.
+A user's search only ever touches two scopes, the shared one and the user's own, and the
+queries that rank and read chunks decide which of them the user may see (and which still
+exist). A search costs one query for the scopes' states, one for the full-text ranking and one
+for the chunks it returns (and one more for a scope that gained chunks since).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,12 +18,15 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
 from providers.types import Passage
-from retrieval import embedders, index
+from retrieval import embedders, index, lexical
 from retrieval.embedders import Embedder
 from retrieval.exceptions import DocumentNotFound
 from retrieval.models import SHARED_SCOPE, Chunk, Document, IndexState, user_scope
 
 MEMORY_SOURCE = "Earlier conversation"
+# Reciprocal rank fusion's constant: the usual 60 lets a chunk ranked well by both rankings
+# beat one ranked first by only one of them.
+RRF_K = 60
 # Asked of each index per round, as a multiple of k; grows when visibility filters (a
 # deleted document, this conversation's own memories) leave too few hits.
 _OVERFETCH = 4
@@ -84,9 +88,12 @@ def search(
     """The ``k`` best chunks for ``query`` among what ``user`` may see, best first.
 
     Shared documents and the user's own chunks only; memories only with ``kinds`` asking for
-    them. Hits scoring below ``min_score`` (default `RETRIEVAL_MIN_SCORE`) are dropped. Each
-    round asks the indexes for more when filters left fewer than ``k``; ``rounds`` caps them
-    (and so the queries), at the price of returning fewer than ``k``.
+    them. Two rankings, the vectors' and (with `RETRIEVAL_HYBRID`) the database's full-text
+    search, are fused by reciprocal rank. A chunk whose similarity to the query is under
+    ``min_score`` (default: `RETRIEVAL_MIN_SCORE`, else the embedder's own floor) is dropped,
+    unless it holds an identifier the query names (a product code, an order number). Each
+    round asks for more when filters left fewer than ``k``; ``rounds`` caps them (and so the
+    queries), at the price of returning fewer than ``k``.
     """
     scopes = [SHARED_SCOPE, user_scope(user.pk)] if user.pk is not None else [SHARED_SCOPE]
     states = index.states(scopes)
@@ -95,16 +102,56 @@ def search(
     embedder = embedders.current()
     vector = embedders.normalise(embedder.embed([query]))[0]
     _check(states, embedder, vector)
-    floor = settings.RETRIEVAL_MIN_SCORE if min_score is None else min_score
+    floor = _floor(embedder, min_score)
+    words = lexical.terms(query) if settings.RETRIEVAL_HYBRID else []
+    exact = frozenset(lexical.identifiers(words))
     visible = _visible(user, scopes=scopes, kinds=kinds, exclude_conversation=exclude_conversation)
     fetch, round_ = k * _OVERFETCH, 1
     while True:
-        ranked, exhausted = index.search(states, vector, k=fetch)
-        ranked = [(chunk_id, score) for chunk_id, score in ranked if score >= floor]
-        hits = _hydrate(ranked, visible)
-        if len(hits) >= k or exhausted or len(ranked) < fetch or round_ == rounds:
+        by_vector, exhausted = index.search(states, vector, k=fetch)
+        by_words = lexical.ranked(
+            words,
+            scopes=scopes,
+            kinds=kinds,
+            user_id=user.pk,
+            exclude_conversation=exclude_conversation,
+            k=fetch,
+        )
+        found = _hydrate([chunk_id for chunk_id, _ in by_vector] + by_words, visible, vector)
+        relevant = {
+            chunk_id: hit
+            for chunk_id, hit in found.items()
+            if hit.score >= floor or (exact and lexical.names(hit.text, exact))
+        }
+        hits = _fused(relevant, [chunk_id for chunk_id, _ in by_vector], by_words)
+        # The vectors come best first: once the last is under the floor, asking for more finds
+        # only weaker ones (and the full-text ranking has had its say).
+        below = bool(by_vector) and by_vector[-1][1] < floor
+        if len(hits) >= k or exhausted or below or len(by_vector) < fetch or round_ == rounds:
             return hits[:k]
         fetch, round_ = fetch * _OVERFETCH, round_ + 1
+
+
+def _floor(embedder: Embedder, min_score: float | None) -> float:
+    if min_score is not None:
+        return min_score
+    configured = settings.RETRIEVAL_MIN_SCORE
+    return embedder.min_score if configured is None else configured
+
+
+def _fused(hits: Mapping[int, Hit], *rankings: Sequence[int]) -> list[Hit]:
+    """``hits`` ordered by reciprocal rank fusion of ``rankings`` (ids, best first; those not
+    in ``hits`` are skipped): each ranking gives a chunk 1 / (`RRF_K` + its rank)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        rank = 0
+        for chunk_id in ranking:
+            if chunk_id in hits:
+                rank += 1
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    return [
+        hits[chunk_id] for chunk_id in sorted(fused, key=lambda c: (-fused[c], -hits[c].score, c))
+    ]
 
 
 def passages_for(
@@ -186,12 +233,12 @@ def _visible(
     return visible
 
 
-def _hydrate(ranked: list[tuple[int, float]], visible: Q) -> list[Hit]:
-    """The ranked chunks that still exist and the user may see, as hits: one query by primary
-    key, filtered by ``visible``."""
-    if not ranked:
-        return []
-    rows = Chunk.objects.filter(visible, pk__in=[chunk_id for chunk_id, _ in ranked]).values_list(
+def _hydrate(ids: Sequence[int], visible: Q, query: np.ndarray) -> dict[int, Hit]:
+    """The chunks that still exist and the user may see, as hits scored by their similarity
+    to ``query``: one query by primary key, filtered by ``visible``."""
+    if not ids:
+        return {}
+    rows = Chunk.objects.filter(visible, pk__in=set(ids)).values_list(
         "id",
         "kind",
         "text",
@@ -201,13 +248,13 @@ def _hydrate(ranked: list[tuple[int, float]], visible: Q) -> list[Hit]:
         "label",
         "conversation_id",
         "shared",
+        "vector",
         named=True,
     )
-    found = {row.id: row for row in rows}
-    return [
-        Hit(
-            chunk_id=chunk_id,
-            score=score,
+    return {
+        row.id: Hit(
+            chunk_id=row.id,
+            score=float(np.frombuffer(row.vector, dtype="<f4") @ query),
             kind=row.kind,
             text=row.text,
             ordinal=row.ordinal,
@@ -216,9 +263,8 @@ def _hydrate(ranked: list[tuple[int, float]], visible: Q) -> list[Hit]:
             conversation_id=row.conversation_id,
             shared=row.shared,
         )
-        for chunk_id, score in ranked
-        if (row := found.get(chunk_id)) is not None
-    ]
+        for row in rows
+    }
 
 
 def _passage(hit: Hit) -> Passage:

@@ -68,7 +68,10 @@ class SearchHitOutput(serializers.Serializer):
     chunk = serializers.IntegerField(source="chunk_id")
     ordinal = serializers.IntegerField(help_text="The chunk's position in its document.")
     text = serializers.CharField()
-    score = serializers.SerializerMethodField(help_text="Cosine similarity, -1 to 1.")
+    score = serializers.SerializerMethodField(
+        help_text="Cosine similarity to the query, -1 to 1. Hits come in the order of the fused "
+        "vector and full-text rankings, not necessarily by score."
+    )
 
     def get_score(self, hit: Hit) -> float:
         return round(hit.score, 4)

@@ -173,7 +173,7 @@ class RebuiltScope:
 def rebuild_indexes(
     *, reembed: bool = False, progress: Callable[[int], object] | None = None
 ) -> list[RebuiltScope]:
-    """Rebuild every scope's index file from the database.
+    """Rebuild every scope's index from the database (a snapshot for large scopes).
 
     Scopes built by another embedder than `EMBEDDER` (or all, with ``reembed``) are embedded
     again first; the others reuse their stored vectors. ``progress`` is told how many chunks
@@ -195,7 +195,10 @@ def rebuild_indexes(
         if again:
             indexing.reembed_scope(scope, embedder=embedder, progress=progress)
         fresh = index.rebuild(scope)
+        count = fresh.ntotal if fresh is not None else 0
         if progress is not None and not again:
-            progress(fresh.ntotal)
-        rebuilt.append(RebuiltScope(scope, fresh.ntotal, fresh.header.kind, again))
+            progress(count)
+        snapshot = fresh.snapshot if fresh is not None else None
+        kind = f"{snapshot.kind} snapshot" if snapshot is not None else "in memory"
+        rebuilt.append(RebuiltScope(scope, count, kind, again))
     return rebuilt

@@ -48,7 +48,7 @@ def test_the_history_is_the_newest_answered_messages_of_the_conversation(user: U
 def test_the_index_states_are_the_scopes_rows_by_scope(user: User) -> None:
     for scope, version in (("shared", 4), (user_scope(user.pk), 9), ("user-999", 2)):
         IndexState.objects.create(
-            scope=scope, embedder="hashing", dim=384, version=version, stamp=f"s{version}"
+            scope=scope, embedder="hashing", dim=384, high=version, stamp=f"s{version}"
         )
 
     found = index.states([user_scope(user.pk), "shared", "user-nobody"])
@@ -160,7 +160,7 @@ def test_a_batch_insert_larger_than_a_statement_takes_keeps_every_row_in_order(
 
 
 def test_a_batch_insert_that_ignores_conflicts_leaves_existing_rows_as_they_were() -> None:
-    IndexState.objects.create(scope="shared", embedder="hashing", dim=384, version=7)
+    IndexState.objects.create(scope="shared", embedder="hashing", dim=384, high=7)
 
     statements.insert_all(
         [
@@ -170,7 +170,7 @@ def test_a_batch_insert_that_ignores_conflicts_leaves_existing_rows_as_they_were
         ignore_conflicts=True,
     )
 
-    rows = IndexState.objects.order_by("scope").values_list("scope", "embedder", "version")
+    rows = IndexState.objects.order_by("scope").values_list("scope", "embedder", "high")
     assert list(rows) == [("shared", "hashing", 7), ("user-1", "hashing", 0)]
     assert statements.insert_all([]) == []
 

@@ -14,8 +14,12 @@ from retrieval import index
 
 
 @pytest.fixture(autouse=True)
-def _retrieval_settings(settings: Any, tmp_path: Path) -> Iterator[None]:
-    """Each test gets its own index folder and the documented defaults, whatever `.env` says."""
+def _retrieval_settings(
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Each test gets its own index folder and the documented defaults, whatever `.env` says;
+    folds run on the test's thread, inside its transaction."""
+    monkeypatch.setattr(index, "FOLD_IN_BACKGROUND", False)
     settings.DATA_DIR = tmp_path / "data"
     settings.MAX_UPLOAD_BYTES = 10 * 1024 * 1024
     settings.CHUNK_SIZE = 1000
@@ -24,9 +28,8 @@ def _retrieval_settings(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.EMBEDDING_DIM = 384
     settings.RETRIEVAL_TOP_K = 4
     settings.RETRIEVAL_MIN_SCORE = 0.05
-    settings.RETRIEVAL_HNSW_THRESHOLD = 1_000_000
+    settings.RETRIEVAL_HNSW_THRESHOLD = 20_000
     settings.RETRIEVAL_HNSW_EF_SEARCH = 128
-    settings.RETRIEVAL_SPARSE_SCAN = True
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     index.reset_cache()
     yield

@@ -49,7 +49,7 @@ def test_a_failed_embedding_leaves_no_chunks_and_no_vectors(
     user_api: APIClient, user: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     upload(user_api, "first.txt", "Arancini are fried rice balls.")
-    version = IndexState.objects.get(scope=user_scope(user.pk)).version
+    high = IndexState.objects.get(scope=user_scope(user.pk)).high
     monkeypatch.setattr(embedders, "current", DownEmbedder)
 
     failed = upload(user_api, "second.txt", "Cannoli are filled with ricotta.").json()
@@ -57,7 +57,7 @@ def test_a_failed_embedding_leaves_no_chunks_and_no_vectors(
     assert failed["status"] == "failed"
     assert failed["error"] == "The embedding service is down."
     assert failed["chunk_count"] == 0
-    assert IndexState.objects.get(scope=user_scope(user.pk)).version == version
+    assert IndexState.objects.get(scope=user_scope(user.pk)).high == high
     assert index.loaded(IndexState.objects.get(scope=user_scope(user.pk))).ntotal == 1
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -122,9 +122,11 @@ def test_long_exchanges_are_clipped_on_a_word(user: User) -> None:
     assert text.endswith("word …")
 
 
-def test_a_warm_search_costs_two_queries(
-    user: User, user_api: APIClient, staff_api: APIClient
+@pytest.mark.parametrize(("hybrid", "cost"), [(True, 3), (False, 2)])
+def test_a_warm_search_costs_states_rankings_and_rows_queries(
+    user: User, user_api: APIClient, staff_api: APIClient, settings: Any, hybrid: bool, cost: int
 ) -> None:
+    settings.RETRIEVAL_HYBRID = hybrid
     upload(staff_api, "hours.txt", "Opening hours: noon until midnight.", shared="true")
     upload(user_api, "diet.txt", "My diet: no dairy, lots of olives.")
     selectors.passages_for(user, "warm the cache")
@@ -133,14 +135,14 @@ def test_a_warm_search_costs_two_queries(
         passages = selectors.passages_for(user, "olives at midnight")
 
     assert len(passages) == 2
-    assert len(queries) == 2, [q["sql"] for q in queries]
+    assert len(queries) == cost, [q["sql"] for q in queries]
 
 
 def test_blank_text_needs_no_work(user: User) -> None:
     assert selectors.passages_for(user, "   ") == []
 
 
-def test_a_batch_remembers_each_exchange_for_its_user_with_one_version_per_user(
+def test_a_batch_remembers_each_exchange_for_its_user_and_moves_each_scope_to_its_last_chunk(
     user: User, make_user: Callable[..., User]
 ) -> None:
     bob = make_user("bob")
@@ -154,8 +156,12 @@ def test_a_batch_remembers_each_exchange_for_its_user_with_one_version_per_user(
     chunks = services.remember_all(exchanges)
 
     assert [chunk is None for chunk in chunks] == [False, False, True, False]
-    assert IndexState.objects.get(scope=user_scope(user.pk)).version == 1
-    assert IndexState.objects.get(scope=user_scope(bob.pk)).version == 1
+    assert [chunk.pk if chunk else None for chunk in chunks] == [
+        IndexState.objects.get(scope=user_scope(user.pk)).high - 2,
+        IndexState.objects.get(scope=user_scope(bob.pk)).high,
+        None,
+        IndexState.objects.get(scope=user_scope(user.pk)).high,
+    ]
     assert selectors.passages_for(user, "harbour delivery")[0].text.startswith("Q: Do you deliver")
     assert selectors.passages_for(user, "vouchers")[0].text.startswith("Q: Can I pay")
     assert selectors.passages_for(user, "tiramisu") == []
@@ -167,7 +173,7 @@ def test_an_exchange_that_cannot_be_written_costs_only_itself(
 ) -> None:
     bob = make_user("bob")
     # Bob's scope holds vectors of another embedder: his memory is refused, not the batch.
-    IndexState.objects.create(scope=user_scope(bob.pk), embedder="openai", dim=8, version=1)
+    IndexState.objects.create(scope=user_scope(bob.pk), embedder="openai", dim=8, high=1)
     Chunk.objects.create(owner=bob, scope=user_scope(bob.pk), kind=Chunk.Kind.MEMORY, text="x")
 
     chunks = services.remember_all(
@@ -186,14 +192,14 @@ def test_a_database_error_in_a_batch_costs_only_the_exchange_it_hits(
     user: User, make_user: Callable[..., User], monkeypatch: Any
 ) -> None:
     bob = make_user("bob")
-    real_bump_all = indexing.bump_all
+    real_lock_scopes = indexing.lock_scopes
 
-    def bump_all(scopes: Any, **kwargs: Any) -> Any:
+    def lock_scopes(scopes: Any, **kwargs: Any) -> Any:
         if user_scope(bob.pk) in scopes:
             raise OperationalError("deadlock detected")
-        return real_bump_all(scopes, **kwargs)
+        return real_lock_scopes(scopes, **kwargs)
 
-    monkeypatch.setattr(indexing, "bump_all", bump_all)
+    monkeypatch.setattr(indexing, "lock_scopes", lock_scopes)
     chunks = services.remember_all(
         [
             Exchange(bob.pk, 2, "Is the tiramisu homemade?", "Every morning."),
@@ -214,9 +220,9 @@ def test_a_batch_of_known_users_costs_the_same_queries_however_many_users_it_hol
         _remember(user, 1, "First visit: do you deliver?", "Yes, until ten.")
 
     assert _queries_to_remember(users[:1]) == _queries_to_remember(users)
-    for number, user in enumerate(users):
+    for user in users:
         state = IndexState.objects.get(scope=user_scope(user.pk))
-        assert state.version == (3 if number == 0 else 2)  # one version per batch it was in
+        assert state.high == Chunk.objects.filter(owner=user).latest("id").pk
         assert selectors.passages_for(user, "tiramisu")[0].text.startswith(f"Q: {user.username}")
 
 
@@ -232,26 +238,22 @@ def test_users_remembered_for_the_first_time_cost_a_batch_no_more_queries(
 
     assert _queries_to_remember([*known[:1], *newcomers]) == _queries_to_remember(known)
     for user in newcomers:
-        assert IndexState.objects.get(scope=user_scope(user.pk)).version == 1
+        assert IndexState.objects.get(scope=user_scope(user.pk)).high > 0
         assert selectors.passages_for(user, "tiramisu")[0].text.startswith(f"Q: {user.username}")
 
 
-def test_a_batch_moves_each_scopes_version_once_to_one_new_stamp(
+def test_locking_scopes_creates_the_missing_states_each_with_its_own_generation(
     make_user: Callable[..., User],
 ) -> None:
     users = [make_user(f"regular{number}") for number in range(3)]
     _remember(users[0], 1, "First visit: do you deliver?", "Yes, until ten.")
     before = IndexState.objects.get(scope=user_scope(users[0].pk))
 
-    changes = indexing.bump_all(
-        [user_scope(u.pk) for u in reversed(users)], embedder="hashing", dim=384
-    )
+    with transaction.atomic():
+        scopes = [user_scope(u.pk) for u in reversed(users)]
+        indexing.lock_scopes(scopes, embedder="hashing", dim=384)
 
     states = {s.scope: s for s in IndexState.objects.filter(scope__startswith="user-")}
-    first = states[user_scope(users[0].pk)]
-    assert (first.version, changes[first.scope].previous) == (before.version + 1, before.stamp)
-    assert first.updated_at > before.updated_at
-    assert [states[user_scope(u.pk)].version for u in users[1:]] == [1, 1]  # new scopes
-    assert len({s.stamp for s in states.values()}) == 1 and first.stamp != before.stamp
-    for scope, change in changes.items():
-        assert (change.version, change.stamp) == (states[scope].version, states[scope].stamp)
+    assert states[before.scope].stamp == before.stamp  # an existing scope keeps its vectors
+    assert [states[user_scope(u.pk)].high for u in users[1:]] == [0, 0]  # new, still empty
+    assert len({s.stamp for s in states.values()}) == 3

@@ -49,6 +49,7 @@ def _other_process(data_dir: Path, *, text: str, name: str) -> str:
         "DATABASE_URL": _database_url(),
         "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "WARNING",
+        "EMBEDDER": "hashing",  # as the test process's settings say
     }
     done = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
         [sys.executable, "manage.py", "shell", "-c", OTHER_PROCESS.format(text=text, name=name)],

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
@@ -66,7 +67,7 @@ def test_search_ranks_the_right_chunk_first(
     assert hits[0]["document"] == corpus[expected]
     assert hits[0]["title"] == expected.removesuffix(".txt")
     assert hits[0]["score"] > 0.1
-    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert all(h["score"] >= 0.05 for h in hits)  # the floor; the order is the fused rank
 
 
 def test_k_limits_the_results_and_is_validated(user_api: APIClient, corpus: dict[str, int]) -> None:
@@ -139,12 +140,13 @@ def test_only_staff_delete_shared_documents(
 
 
 def test_rebuild_gives_the_same_results(
-    user_api: APIClient, corpus: dict[str, int], settings: Any
+    user_api: APIClient, corpus: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(index, "FOLD_AT", 3)  # the shared scope gets a snapshot
     upload(user_api, "mine.txt", "I prefer my pizza with extra basil and no tomatoes.")
     queries = ["pizza with basil", "free delivery", "refund cold meal", "gluten free"]
     before = [search(user_api, q, k=4) for q in queries]
-    for path in (settings.DATA_DIR / "index").glob("*.faiss"):
+    for path in index.index_dir().glob("*.faiss"):
         path.unlink()
     index.reset_cache()
 
@@ -152,34 +154,22 @@ def test_rebuild_gives_the_same_results(
     index.reset_cache()
 
     assert [search(user_api, q, k=4) for q in queries] == before
-    assert (settings.DATA_DIR / "index" / f"{SHARED_SCOPE}.faiss").exists()
-
-
-def test_a_missing_or_damaged_index_file_is_rebuilt_from_the_database(
-    user_api: APIClient, user: User, settings: Any
-) -> None:
-    document = upload(user_api, "mine.txt", "Calzone with ricotta and salami.").json()
-    path = settings.DATA_DIR / "index" / f"{user_scope(user.pk)}.faiss"
-    path.write_bytes(b"garbage")
-    index.reset_cache()
-
-    assert search(user_api, "calzone ricotta")[0]["document"] == document["id"]
-    assert path.read_bytes().startswith(b"TALLY-FAISS")
+    assert len(list(index.index_dir().glob(f"{SHARED_SCOPE}.*.faiss"))) == 1
 
 
 def test_large_scopes_switch_to_hnsw_and_still_delete(
-    user_api: APIClient, user: User, settings: Any
+    user_api: APIClient, user: User, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(index, "FOLD_AT", 5)
     settings.RETRIEVAL_HNSW_THRESHOLD = 5
     settings.CHUNK_SIZE, settings.CHUNK_OVERLAP = 80, 0
     text = " ".join(f"Paragraph {n} talks about topic{n} and nothing else." for n in range(12))
     first = upload(user_api, "long.txt", text).json()
     other = upload(user_api, "other.txt", "Gelato flavours: pistachio and hazelnut.").json()
     scope = user_scope(user.pk)
-    state = IndexState.objects.get(scope=scope)
-    loaded = index.loaded(state)
+    loaded = index.loaded(IndexState.objects.get(scope=scope))
 
-    assert loaded.header.kind == "hnsw"
+    assert loaded.snapshot is not None and loaded.snapshot.kind == "hnsw"
     assert search(user_api, "topic7")[0]["text"].count("topic7") == 1
     assert user_api.delete(f"/api/documents/{first['id']}/").status_code == 204
     assert _scope_size(scope) == other["chunk_count"]
@@ -215,19 +205,21 @@ def test_an_unknown_embedder_is_a_clear_503(user_api: APIClient, settings: Any) 
     assert response.json()["code"] == "embedder_not_configured"
 
 
-def test_an_index_file_left_over_from_another_database_is_not_trusted(
-    user_api: APIClient, user: User, settings: Any
+def test_a_snapshot_left_over_from_another_database_is_not_trusted(
+    user_api: APIClient, user: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(index, "FOLD_AT", 1)
     upload(user_api, "old.txt", "Minestrone with borlotti beans.")
-    path = settings.DATA_DIR / "index" / f"{user_scope(user.pk)}.faiss"
-    left_over = path.read_bytes()  # saved at version 1 of the first database
+    assert search(user_api, "minestrone borlotti")
+    assert list(index.index_dir().glob(f"{user_scope(user.pk)}.*.faiss"))  # written
     Document.objects.all().delete()
     IndexState.objects.all().delete()  # as if the database were created anew
-    fresh = upload(user_api, "new.txt", "Polenta with wild mushrooms.").json()
-    path.write_bytes(left_over)  # the new database is at version 1 as well
     index.reset_cache()
 
+    fresh = upload(user_api, "new.txt", "Polenta with wild mushrooms.").json()
+
     assert search(user_api, "polenta mushrooms")[0]["document"] == fresh["id"]
+    assert search(user_api, "minestrone borlotti") == []
 
 
 def test_index_health_names_the_embedder_and_catches_a_mismatch(
@@ -256,12 +248,14 @@ def test_hits_are_the_ranked_chunks_that_still_exist_and_the_user_may_see(
             answer="Paper ones.", conversation_title=title,
         )  # fmt: skip
     chunks = Chunk.objects.order_by("-id")
-    ranked = [(max(c.pk for c in chunks) + 1, 1.0)] + [(c.pk, 0.5) for c in chunks]  # + deleted
+    ranked = [max(c.pk for c in chunks) + 1] + [c.pk for c in chunks]  # and a deleted one
+    query = np.zeros(384, dtype=np.float32)
 
     def hits(**rule: Any) -> list[tuple[str, str]]:
         scopes = [SHARED_SCOPE, user_scope(user.pk)]
         visible = selectors._visible(user, scopes=scopes, **rule)
-        return [(hit.kind, hit.title) for hit in selectors._hydrate(ranked, visible)]
+        found = selectors._hydrate(ranked, visible, query)
+        return [(found[c].kind, found[c].title) for c in ranked if c in found]
 
     shared = [("document", Path(name).stem) for name in reversed(CORPUS)]
     both = ("document", "memory")

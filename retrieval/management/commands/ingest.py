@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from providers.exceptions import ProviderError
-from retrieval import index, services
+from retrieval import services
 from retrieval.exceptions import RetrievalError
 from retrieval.models import Document
 
@@ -37,11 +37,7 @@ class Command(BaseCommand):
         if not files:
             raise CommandError("No files found under the given paths.")
         counts = {"created": 0, "already there": 0, "failed": 0}
-        # File updates wait until the end: one rebuild instead of one rewrite per document.
-        with (
-            index.deferred(),
-            tqdm(files, unit="file", disable=options["verbosity"] < 1, file=self.stderr) as bar,
-        ):
+        with tqdm(files, unit="file", disable=options["verbosity"] < 1, file=self.stderr) as bar:
             for path in bar:
                 outcome = self._ingest(path, owner=owner, shared=shared)
                 counts[outcome] += 1

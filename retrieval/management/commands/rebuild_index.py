@@ -1,4 +1,5 @@
-"""`manage.py rebuild_index`: rebuild every index file from the database, with a progress bar."""
+"""`manage.py rebuild_index`: rebuild every scope's index snapshot from the database (embedding
+the chunks again first where asked or needed), with a progress bar."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from retrieval.models import Chunk
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the FAISS index of every scope from the chunks stored in the database. "
+        "Rebuild the FAISS index snapshot of every scope from the chunks stored in the database. "
         "Scopes embedded with another EMBEDDER (or all, with --reembed) are embedded again."
     )
 
