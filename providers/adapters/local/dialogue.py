@@ -14,6 +14,7 @@ from .items import PlannedCall
 from .recall import is_recall_question, recall
 from .relay import relay_tool_results
 from .smalltalk import dont_know_reply, help_reply, smalltalk_reply
+from .state import DialogueState
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ def respond(prompt: Prompt) -> Reply:
     chat = smalltalk_reply(text, examples, can_order=can_order)
     if chat is not None:
         return Reply(chat)
+    state = DialogueState(catalog, prompt.passages, messages[:last_user])
     calls = plan_order_calls(
-        text, prompt.tools, previous_reply=_previous_reply(messages[:last_user])
+        text, prompt.tools, previous_reply=_previous_reply(messages[:last_user]), state=state
     )
     if calls:
         return Reply(calls=tuple(calls))
