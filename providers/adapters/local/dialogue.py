@@ -1,4 +1,5 @@
-"""How the offline assistant picks its move: relay tool results, chat, order, recall or quote."""
+"""How the offline assistant picks its move: relay tool results, recall, note or recall a fact,
+chat, order or quote."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from providers.types import Message, Prompt
 
 from .answers import answer_from_passages
 from .catalog import catalog_from_tools
+from .facts import asked_topic, fact_reply, remember_reply
 from .intents import plan_order_calls
 from .items import PlannedCall
 from .recall import is_recall_question, recall
@@ -43,6 +45,12 @@ def respond(prompt: Prompt) -> Reply:
     text = messages[last_user].content
     if is_recall_question(text):
         return Reply(recall(text, messages[: last_user + 1], prompt.passages))
+    noted = remember_reply(text)
+    if noted is not None:
+        return Reply(noted)
+    topic = asked_topic(text)
+    if topic is not None:
+        return Reply(fact_reply(topic, messages[:last_user], prompt.passages))
     chat = smalltalk_reply(text, examples, can_order=can_order)
     if chat is not None:
         return Reply(chat)
