@@ -90,7 +90,8 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="show each failure's dialogue")
     args = parser.parse_args()
     conversations = json.loads(args.data.read_text())
-    with tempfile.TemporaryDirectory() as data:
+    # A memory's index file may still be being written as the folder goes: nothing to keep.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as data:
         os.environ.update(
             {
                 "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -107,8 +108,8 @@ def main() -> None:
         )
         sys.path.insert(0, str(ROOT))
         right = run(conversations, verbose=args.verbose)
-    total = len(conversations)
-    print(f"exact final draft: {right}/{total} = {right / total:.1%}")
+        total = len(conversations)
+        print(f"exact final draft: {right}/{total} = {right / total:.1%}")
 
 
 if __name__ == "__main__":

@@ -199,3 +199,21 @@ def test_a_description_that_fits_one_product_orders_it(user_api: APIClient, user
 
     assert draft_of(user) == {"PZ-MARG": 1, "PZ-VEGE": 1, "DS-TIRA": 1}
     assert "1 × Vegetariana" in answers[0]["response"]
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        (("a caesar salad", "replace it with a quattro formaggi"), {"PZ-4FOR": 1}),
+        (("a sprite and a garlic bread", "take that off"), {"DR-SPRT": 1}),
+        (("six cokes", "hmm, four is enough, make it four"), {"DR-COKE": 4}),
+        (("a diavola", "and the dairy-free pizza"), {"PZ-DIAV": 1, "PZ-VEGN": 1}),
+        (("is the hawaiian good?", "ok, I'll take two"), {"PZ-HAWA": 2}),
+    ],
+)
+def test_follow_ups_refer_to_the_item_last_named(
+    user_api: APIClient, user: User, messages: tuple[str, ...], expected: dict[str, int]
+):
+    converse(user_api, *messages)
+
+    assert draft_of(user) == expected

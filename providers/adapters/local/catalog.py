@@ -59,6 +59,7 @@ class Catalog:
     # Which products each word of their names belongs to ("pineappl" -> the Hawaiian's SKU).
     owners: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _vectors: np.ndarray | None = field(default=None, repr=False)
+    _descriptions: list[tuple[str, ...]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         shared: dict[str, set[str]] = {}
@@ -91,6 +92,22 @@ class Catalog:
     def sku_named(self, name: str) -> str | None:
         """The SKU of the product whose display name is exactly ``name``."""
         return next((p.sku for p in self.products if p.name == name), None)
+
+    def described_as(self, phrase: Sequence[str]) -> list[str]:
+        """The SKUs whose description holds the stems of ``phrase`` in a row ("dairi free")."""
+        if not phrase:
+            return []
+        if self._descriptions is None:
+            self._descriptions = [
+                tuple(stem(w) for w in words(p.description)) for p in self.products
+            ]
+        size = len(phrase)
+        wanted = tuple(phrase)
+        return [
+            product.sku
+            for product, described in zip(self.products, self._descriptions, strict=True)
+            if any(described[i : i + size] == wanted for i in range(len(described) - size + 1))
+        ]
 
     def similarities(self, text: str) -> np.ndarray:
         """How near ``text`` is in meaning to each product (name, aliases and description)."""

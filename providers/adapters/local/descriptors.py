@@ -2,7 +2,8 @@
 "one vegetarian", "the coffee dessert"), found only where one product clearly fits.
 
 Exact names come first (`Catalog.mentions`); what is left after an article or a count is
-matched by the words of one product's names, then by meaning (`providers.semantic`).
+matched by the words of one product's names, then by a phrase of one product's description,
+then by meaning (`providers.semantic`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def _product_described(tokens: Sequence[str], stems: Sequence[str], catalog: Cat
     if specific:
         common = frozenset.intersection(*specific)
         return next(iter(common)) if len(common) == 1 else None
+    # Then what one description alone says: "the dairy-free pizza" (a category word aside).
+    phrase = [stemmed for _, stemmed in kept if stemmed not in catalog.generic]
+    described = catalog.described_as(phrase)
+    if len(described) == 1:
+        return described[0]
     scores = catalog.similarities(" ".join(token for token, _ in kept))
     if len(scores) == 0:
         return None

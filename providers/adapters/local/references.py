@@ -24,8 +24,10 @@ _REMOVE_WORDS = frozenset({"never", "mind", "nevermind"})
 # Words a bare follow-up may hold besides cues, counts and pronouns ("oh wait, make it two").
 _CHATTER = frozenset(
     "ok okay oh wait sorry actually hmm um so well yes yeah please thanks just then same "
-    "instead of i'll i'd we'll let lets me us can could would will you make do the".split()
+    "instead of i'll i'd we'll let lets me us can could would will you make do the enough "
+    "think better rather second thought mind".split()
 )
+_PARTICLES = frozenset({"off", "out"})  # "take that OFF"
 
 
 def follow_up_calls(
@@ -39,8 +41,12 @@ def follow_up_calls(
         return _about_focus(tokens, state)
     if "instead" in tokens and _replaces_focus(tokens, items, state):
         return _replacement(items, state)
-    made = _make_it(tokens, mentions, items, state)
-    return made
+    if _swaps_focus(tokens, mentions) and state.focus in state.draft:
+        # "replace it with a quattro formaggi": the products named are what comes in.
+        adds = [_as_addition(item) for item in items]
+        if all(item.call.arguments["product"] != state.focus for item in adds):
+            return _replacement(adds, state)
+    return _make_it(tokens, mentions, items, state)
 
 
 def _about_focus(tokens: Sequence[str], state: DialogueState) -> list[PlannedCall] | None:
@@ -50,7 +56,11 @@ def _about_focus(tokens: Sequence[str], state: DialogueState) -> list[PlannedCal
         return None
     count = _count(said)
     refers = bool((_PRONOUNS | _MORE) & set(said)) or count is not None
-    removing = _REMOVE_WORDS & set(said) or any(CUES.get((t,)) == "remove" for t in said)
+    removing = (
+        _REMOVE_WORDS & set(said)
+        or _PARTICLES & set(said)
+        or any(CUES.get((t,)) == "remove" for t in said)
+    )
     if not refers or state.focus is None:
         return None
     focus = state.focus
@@ -124,6 +134,21 @@ def _replaces_focus(tokens: Sequence[str], items: Sequence[ItemCall], state: Dia
         and all(item.call.name == "add_to_order" for item in items)
         and all(item.call.arguments["product"] != focus for item in items)
     )
+
+
+def _swaps_focus(tokens: Sequence[str], mentions: Sequence[Mention]) -> bool:
+    """ "swap it for", "replace that with", "change it to": a swap of the item in focus."""
+    first = mentions[0].start
+    return any(
+        CUES.get((tokens[index],)) == "swap" and tokens[index + 1] in _PRONOUNS
+        for index in range(first - 1)
+    )
+
+
+def _as_addition(item: ItemCall) -> ItemCall:
+    arguments = {"product": item.call.arguments["product"]}
+    arguments["quantity"] = item.call.arguments.get("quantity", 1)
+    return ItemCall(item.position, PlannedCall("add_to_order", arguments), item.explicit)
 
 
 def _replacement(items: Sequence[ItemCall], state: DialogueState) -> list[PlannedCall]:
