@@ -12,7 +12,7 @@ from .catalog import Catalog, Mention, catalog_from_tools
 from .descriptors import descriptor_mentions
 from .items import SEPARATORS, PlannedCall, item_calls
 from .references import follow_up_calls
-from .state import DialogueState
+from .state import TOKEN, DialogueState
 
 ORDER_TOOLS = frozenset(
     {
@@ -26,8 +26,6 @@ ORDER_TOOLS = frozenset(
 )
 
 
-# Words plus the separators , . ; : ! ? that end clauses: separators end notes and split clauses.
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*|[,.;:!?]")
 _CLAUSE_BREAKS = SEPARATORS | {"and", "then", "but", "also", "plus"}
 _LEAD_FILLERS = (
     frozenset(
@@ -102,7 +100,7 @@ def plan_order_calls(
     if not available:
         return []
     catalog = catalog_from_tools(tools)
-    tokens = _TOKEN.findall(normalise(_prepare(text)))
+    tokens = TOKEN.findall(normalise(_prepare(text)))
     if not tokens:
         return []
     stems = catalog.canonical(tokens)

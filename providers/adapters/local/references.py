@@ -63,17 +63,16 @@ def _about_focus(tokens: Sequence[str], state: DialogueState) -> list[PlannedCal
     )
     if not refers or state.focus is None:
         return None
-    focus = state.focus
-    if removing or _LESS & set(said):
-        fewer = _LESS & set(said)
-        quantity = count if count is not None else (1 if fewer else None)
+    focus, fewer = state.focus, bool(_LESS & set(said))
+    if removing or fewer:
         if focus not in state.draft:
             return None
+        quantity = count if count is not None else (1 if fewer else None)
         return [PlannedCall("remove_from_order", _arguments(focus, quantity))]
     if _sets(said) and count is not None:
         return _set_quantity(focus, count, state)
-    adds = _MORE & set(said) or any(CUES.get((t,)) == "add" for t in said)
-    if adds and count is not None or _MORE & set(said):
+    adds = any(CUES.get((t,)) == "add" for t in said)
+    if _MORE & set(said) or (adds and count is not None):
         return [PlannedCall("add_to_order", {"product": focus, "quantity": count or 1})]
     return None
 

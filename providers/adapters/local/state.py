@@ -20,6 +20,7 @@ from .descriptors import descriptor_mentions
 # "Draft order #12: 2 × Margherita, 1 × Coca-Cola; total 19.50." (orders.catalog.passages_for)
 _DRAFT = re.compile(r"^Draft order #\d+: (?P<lines>.*); total [^;]*$", re.DOTALL)
 _LINE = re.compile(r"^(?P<quantity>\d+) \u00d7 (?P<name>.+)$")
+# Words plus the separators , . ; : ! ? that end clauses: separators end notes and split clauses.
 TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*|[,.;:!?]")
 
 
