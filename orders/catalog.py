@@ -1,7 +1,8 @@
 """Finding products from loose descriptions ("something spicy") and offering them as context.
 
-Products are embedded with the retrieval embedder's hashing scheme (name, aliases and
-description) and ranked by similarity to what the customer said. The available products and
+Products are embedded by meaning (`providers.semantic`: name, aliases and description) and
+ranked by similarity to what the customer said; products sharing a word with it come first, so
+nothing a word used to find is lost. The available products and
 their vectors are a per-process snapshot, so a chat costs no catalog query: a change made in
 this process (a product saved or deleted) drops it at once; one made by another process is
 picked up within `REFRESH_S`, when the snapshot's key (count and last change of the available
@@ -21,11 +22,14 @@ from django.db.models import Count, Max
 
 from orders.models import Product
 from orders.selectors import draft_lines
-from providers.text import content_stems, hashing_embed
+from providers import semantic
+from providers.text import content_stems
 from providers.types import Passage
 
 EVERYTHING = frozenset({"menu", "everything", "all", "anything", "catalog", "products"})
-MIN_SCORE = 0.05  # below this a product shares no real word with the query
+# A product sharing no word with a search must be at least this near in meaning to be listed
+# ("chocolate" finds the tiramisu's cocoa at ~0.31; "meat" nothing, "gift cards" ~0.08).
+SEMANTIC_MIN = 0.3
 
 REFRESH_S = 2.0
 
@@ -56,7 +60,7 @@ def snapshot() -> Snapshot:
             _snapshot = Snapshot(key, _snapshot.products, _snapshot.vectors, now)
         else:
             products = list(available.order_by("name"))
-            vectors = hashing_embed([_text(p) for p in products]) if products else None
+            vectors = semantic.embed([_text(p) for p in products]) if products else None
             _snapshot = Snapshot(key, products, vectors, now)
         return _snapshot
 
@@ -89,26 +93,28 @@ def catalog_matches(*, query: str, limit: int = 5) -> list[Product]:
     words = set(query.lower().split())
     if not query.strip() or words & EVERYTHING:
         return products[:limit] if limit else products
-    return [product for product, _ in _ranked(query, products, vectors)[:limit]]
+    ranked = _ranked(query, products, vectors, by_meaning=True)
+    return [product for product, _ in ranked[:limit]]
 
 
 def _ranked(
-    query: str, products: list[Product], vectors: np.ndarray | None
+    query: str, products: list[Product], vectors: np.ndarray | None, *, by_meaning: bool = False
 ) -> list[tuple[Product, float]]:
-    """Products sharing at least one real word with the query, most similar first.
+    """Products sharing at least one real word with the query, nearest in meaning first; with
+    ``by_meaning``, then those sharing none but at least `SEMANTIC_MIN` near.
 
-    The word check keeps hashed-feature collisions ("gift cards" vs "Vegan Garden") out.
+    The chat's context passages take only the first kind: a passage the assistant may quote
+    must say something the customer said.
     """
     wanted = set(content_stems(query))
     if vectors is None or not wanted:
         return []
-    scores = vectors @ hashing_embed([query])[0]
-    order = np.argsort(-scores)
-    return [
-        (products[i], float(scores[i]))
-        for i in order
-        if scores[i] >= MIN_SCORE and wanted & set(content_stems(_text(products[i])))
-    ]
+    scores = vectors @ semantic.embed([query])[0]
+    order = [int(i) for i in np.argsort(-scores)]
+    sharing = [i for i in order if wanted & set(content_stems(_text(products[i])))]
+    shared = set(sharing)
+    near = [i for i in order if by_meaning and i not in shared and scores[i] >= SEMANTIC_MIN]
+    return [(products[i], float(scores[i])) for i in sharing + near]
 
 
 def passages_for(user: AbstractBaseUser, text: str) -> list[Passage]:

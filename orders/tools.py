@@ -29,7 +29,11 @@ def _product_parameter(products: Sequence[Product]) -> dict[str, Any]:
         "description": "The product's SKU or name, as listed in the catalog.",
         # A hint for the offline assistant; vendor adapters strip `x-` keys.
         "x-catalog": [
-            {"sku": p.sku, "names": [p.name, *[str(alias) for alias in p.aliases]]}
+            {
+                "sku": p.sku,
+                "names": [p.name, *[str(alias) for alias in p.aliases]],
+                "description": p.description,
+            }
             for p in products
         ],
     }

@@ -212,6 +212,13 @@ def test_search_catalog_finds_products_from_loose_descriptions(
     assert len(menu["products"]) == min(8, len(catalog))  # the tool caps its list at 8
 
 
+def test_search_catalog_lists_products_named_first_then_those_near_in_meaning(user: User):
+    chocolate = run(user, "search_catalog", query="chocolate")
+
+    # The gelato says "chocolate"; the tiramisu only "cocoa".
+    assert [p["name"] for p in chocolate["products"]] == ["Gelato", "Tiramisu"]
+
+
 def test_an_unknown_tool_or_bad_arguments_are_refused(user: User):
     assert run(user, "launch_rockets")["ok"] is False
     assert run(user, "add_to_order", quantity=1)["ok"] is False  # no product

@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from billing.models import LedgerEntry
-from orders.models import Order
+from orders import services
+from orders.models import Order, Product
 from providers import registry
 from tests.providers.fakes import FakeGemini, FakeOpenAI, Reply
 from tests.providers.fakes.server import FakeToolCall
@@ -145,3 +146,74 @@ def test_an_order_taken_by_gemini_through_function_calls(
         if "functionResponse" in part
     ]
     assert [r["name"] for r in responses] == ["add_to_order"] * 3
+
+
+def draft_of(user: User) -> dict[str, int]:
+    order = Order.objects.get(user=user, status="draft")
+    return {item.product.sku: item.quantity for item in order.items.all()}
+
+
+def converse(api: APIClient, *messages: str) -> list[dict[str, Any]]:
+    answers: list[dict[str, Any]] = []
+    conversation = None
+    for message in messages:
+        answers.append(say(api, message, conversation))
+        conversation = answers[-1]["conversation"]
+    return answers
+
+
+def test_make_it_two_sets_the_quantity_of_the_item_last_ordered(user_api: APIClient, user: User):
+    converse(user_api, "two margheritas and a diavola", "make it two")
+
+    assert draft_of(user) == {"PZ-MARG": 2, "PZ-DIAV": 2}
+
+
+def test_make_it_two_counts_from_the_draft_the_server_holds(user_api: APIClient, user: User):
+    answers = converse(user_api, "a tiramisu please")
+    # The draft changes outside the conversation (the web page, another tab): three now.
+    services.item_add(user=user, product=Product.objects.get(sku="DS-TIRA"), quantity=2)
+
+    say(user_api, "actually, make it two", answers[0]["conversation"])
+
+    assert draft_of(user) == {"DS-TIRA": 2}
+
+
+def test_another_one_and_remove_it_refer_to_the_last_item(user_api: APIClient, user: User):
+    converse(user_api, "a sprite and a caesar salad", "another one please")
+    assert draft_of(user) == {"DR-SPRT": 1, "SD-CSAL": 2}
+
+    converse(user_api, "a garlic bread", "remove it")
+    assert draft_of(user) == {"DR-SPRT": 1, "SD-CSAL": 2}
+
+
+def test_a_product_instead_replaces_the_last_item(user_api: APIClient, user: User):
+    converse(user_api, "a margherita please", "no wait, a pepperoni instead")
+    assert draft_of(user) == {"PZ-PEPP": 1}
+
+    converse(user_api, "two cokes", "actually sprites instead")
+    assert draft_of(user) == {"PZ-PEPP": 1, "DR-SPRT": 2}
+
+
+def test_a_description_that_fits_one_product_orders_it(user_api: APIClient, user: User):
+    answers = converse(user_api, "one margherita and one vegetarian", "and the coffee dessert")
+
+    assert draft_of(user) == {"PZ-MARG": 1, "PZ-VEGE": 1, "DS-TIRA": 1}
+    assert "1 × Vegetariana" in answers[0]["response"]
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        (("a caesar salad", "replace it with a quattro formaggi"), {"PZ-4FOR": 1}),
+        (("a sprite and a garlic bread", "take that off"), {"DR-SPRT": 1}),
+        (("six cokes", "hmm, four is enough, make it four"), {"DR-COKE": 4}),
+        (("a diavola", "and the dairy-free pizza"), {"PZ-DIAV": 1, "PZ-VEGN": 1}),
+        (("is the hawaiian good?", "ok, I'll take two"), {"PZ-HAWA": 2}),
+    ],
+)
+def test_follow_ups_refer_to_the_item_last_named(
+    user_api: APIClient, user: User, messages: tuple[str, ...], expected: dict[str, int]
+):
+    converse(user_api, *messages)
+
+    assert draft_of(user) == expected

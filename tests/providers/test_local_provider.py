@@ -463,3 +463,19 @@ def test_a_clip_starts_from_the_first_piece_a_question_term_matches(
 
 def test_a_clip_starts_at_a_late_word_the_term_is_a_prefix_of() -> None:
     assert _first_mention(["we", "bring", "it", "by", "delivery"], ["deliver"]) == 4
+
+
+def test_a_remembered_fact_is_read_from_what_the_customer_said_not_from_the_answer(
+    local: LocalProvider,
+) -> None:
+    told = Passage(
+        "Earlier conversation",
+        "Q: remember that my garage code is 7391\nA: Noted: your garage code is 1234.",
+        score=0.3,
+        kind="memory",
+    )
+    unrelated = Passage("House rules", "Remember: our code of conduct asks guests to be kind.")
+
+    text = local.complete(prompt("What's my garage code?", passages=(unrelated, told))).text
+
+    assert text == "Your garage code is 7391 (you told me in an earlier conversation)."

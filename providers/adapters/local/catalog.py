@@ -9,6 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from providers import semantic
 from providers.text import STOPWORDS, stem, words
 from providers.types import ToolSpec
 
@@ -26,11 +29,12 @@ _COMMAND_WORDS = frozenset(
 
 @dataclass(frozen=True)
 class Product:
-    """One orderable product: its SKU, its display name and every way to say it."""
+    """One orderable product: its SKU, its display name, every way to say it, what it is."""
 
     sku: str
     name: str
     names: tuple[str, ...]
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class Catalog:
     _parts: frozenset[str] = frozenset()
     longest: int = 0
     generic: frozenset[str] = frozenset()
+    # Which products each word of their names belongs to ("pineappl" -> the Hawaiian's SKU).
+    owners: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _vectors: np.ndarray | None = field(default=None, repr=False)
+    _descriptions: list[tuple[str, ...]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         shared: dict[str, set[str]] = {}
@@ -62,10 +70,13 @@ class Catalog:
                     continue
                 # The first product to claim an alias keeps it: the catalog lists names first.
                 self._index.setdefault(key, product.sku)
+                if len(key) > 1:  # "cocacola" and "icecream" are typed as one word, too
+                    self._index.setdefault((stem("".join(words(name))),), product.sku)
                 self.longest = max(self.longest, len(key))
                 for part in key:
                     shared.setdefault(part, set()).add(product.sku)
         self._parts = frozenset(shared)
+        self.owners = {part: frozenset(skus) for part, skus in shared.items()}
         self._vocabulary = sorted(
             part for part in shared if len(part) >= _FUZZY_MIN_LENGTH - 1 and part.isalpha()
         )
@@ -74,6 +85,37 @@ class Catalog:
 
     def __bool__(self) -> bool:
         return bool(self.products)
+
+    def product(self, sku: str) -> Product | None:
+        return next((product for product in self.products if product.sku == sku), None)
+
+    def sku_named(self, name: str) -> str | None:
+        """The SKU of the product whose display name is exactly ``name``."""
+        return next((p.sku for p in self.products if p.name == name), None)
+
+    def described_as(self, phrase: Sequence[str]) -> list[str]:
+        """The SKUs whose description holds the stems of ``phrase`` in a row ("dairi free")."""
+        if not phrase:
+            return []
+        if self._descriptions is None:
+            self._descriptions = [
+                tuple(stem(w) for w in words(p.description)) for p in self.products
+            ]
+        size = len(phrase)
+        wanted = tuple(phrase)
+        return [
+            product.sku
+            for product, described in zip(self.products, self._descriptions, strict=True)
+            if any(described[i : i + size] == wanted for i in range(len(described) - size + 1))
+        ]
+
+    def similarities(self, text: str) -> np.ndarray:
+        """How near ``text`` is in meaning to each product (name, aliases and description)."""
+        if self._vectors is None:
+            self._vectors = semantic.embed(
+                [" ".join([*p.names, p.description]) for p in self.products]
+            )
+        return np.asarray(self._vectors @ semantic.embed([text])[0])
 
     def canonical(self, tokens: Sequence[str]) -> list[str]:
         """Stem each token, correcting near-misses of catalog words ("margarita")."""
@@ -131,12 +173,13 @@ def _catalog(entries_json: str) -> Catalog:
     for entry in json.loads(entries_json):
         if isinstance(entry, str):
             # A bare name is its own SKU; tolerated so that a simpler hint still works.
-            sku, names = entry.strip(), (entry.strip(),)
+            sku, names, description = entry.strip(), (entry.strip(),), ""
         elif isinstance(entry, Mapping):
             sku = str(entry.get("sku", "")).strip()
             names = tuple(str(name) for name in entry.get("names", ()) if str(name).strip())
+            description = str(entry.get("description") or "")
         else:
             continue
         if sku and names and sku not in products:
-            products[sku] = Product(sku=sku, name=names[0], names=names)
+            products[sku] = Product(sku=sku, name=names[0], names=names, description=description)
     return Catalog(tuple(products.values()))

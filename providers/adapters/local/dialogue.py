@@ -1,4 +1,5 @@
-"""How the offline assistant picks its move: relay tool results, chat, order, recall or quote."""
+"""How the offline assistant picks its move: relay tool results, recall, note or recall a fact,
+chat, order or quote."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from providers.types import Message, Prompt
 
 from .answers import answer_from_passages
 from .catalog import catalog_from_tools
+from .facts import asked_topic, fact_reply, remember_reply
 from .intents import plan_order_calls
 from .items import PlannedCall
 from .recall import is_recall_question, recall
 from .relay import relay_tool_results
 from .smalltalk import dont_know_reply, help_reply, smalltalk_reply
+from .state import DialogueState
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,18 @@ def respond(prompt: Prompt) -> Reply:
     text = messages[last_user].content
     if is_recall_question(text):
         return Reply(recall(text, messages[: last_user + 1], prompt.passages))
+    noted = remember_reply(text)
+    if noted is not None:
+        return Reply(noted)
+    topic = asked_topic(text)
+    if topic is not None:
+        return Reply(fact_reply(topic, messages[:last_user], prompt.passages))
     chat = smalltalk_reply(text, examples, can_order=can_order)
     if chat is not None:
         return Reply(chat)
+    state = DialogueState(catalog, prompt.passages, messages[:last_user])
     calls = plan_order_calls(
-        text, prompt.tools, previous_reply=_previous_reply(messages[:last_user])
+        text, prompt.tools, previous_reply=_previous_reply(messages[:last_user]), state=state
     )
     if calls:
         return Reply(calls=tuple(calls))

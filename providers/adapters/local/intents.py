@@ -9,7 +9,10 @@ from providers.text import STOPWORDS, normalise
 from providers.types import ToolSpec
 
 from .catalog import Catalog, Mention, catalog_from_tools
+from .descriptors import descriptor_mentions
 from .items import SEPARATORS, PlannedCall, item_calls
+from .references import follow_up_calls
+from .state import TOKEN, DialogueState
 
 ORDER_TOOLS = frozenset(
     {
@@ -23,8 +26,6 @@ ORDER_TOOLS = frozenset(
 )
 
 
-# Words plus the separators , . ; : ! ? that end clauses: separators end notes and split clauses.
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*|[,.;:!?]")
 _CLAUSE_BREAKS = SEPARATORS | {"and", "then", "but", "also", "plus"}
 _LEAD_FILLERS = (
     frozenset(
@@ -81,26 +82,39 @@ _AFFIRMATIONS = (
 
 
 def plan_order_calls(
-    text: str, tools: Sequence[ToolSpec], *, previous_reply: str = ""
+    text: str,
+    tools: Sequence[ToolSpec],
+    *,
+    previous_reply: str = "",
+    state: DialogueState | None = None,
 ) -> list[PlannedCall]:
     """The order tool calls a sensible model would make for ``text`` (empty when none apply).
 
     Only tools present in ``tools`` are ever called; products come from their ``x-catalog``.
     A question that does not ask to change the order ("is the diavola spicy?") browses the
     catalog; anything else becomes add/remove calls per product named plus view, confirm and
-    cancel calls for the clauses that name no product, in the order they were said.
+    cancel calls for the clauses that name no product, in the order they were said. With the
+    dialogue ``state``, follow-ups ("make it two", "a pepperoni instead") act on the draft.
     """
     available = {tool.name for tool in tools} & ORDER_TOOLS
     if not available:
         return []
     catalog = catalog_from_tools(tools)
-    tokens = _TOKEN.findall(normalise(_prepare(text)))
+    tokens = TOKEN.findall(normalise(_prepare(text)))
     if not tokens:
         return []
     stems = catalog.canonical(tokens)
     mentions = catalog.mentions(stems) if catalog else []
+    ordering = _is_order_phrasing(tokens) or not (_is_question(tokens) or _is_about_oneself(tokens))
+    if ordering:  # "one vegetarian": described, not named; a question only browses
+        described = descriptor_mentions(tokens, stems, mentions, catalog)
+        mentions = sorted([*mentions, *described], key=lambda mention: mention.start)
     items = item_calls(tokens, mentions)
     events = _order_events(tokens, mentions)
+    if state is not None and ordering and not events:
+        follow_up = follow_up_calls(tokens, mentions, items, state)
+        if follow_up is not None:
+            return _only_available(follow_up, available)
     searching = _has_search_cue(tokens, stems, mentions, catalog)
     search = [PlannedCall("search_catalog", {"query": _search_query(tokens)})]
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from providers.text import STOPWORDS
+
 from .catalog import Mention
 from .numbers import quantity_ending_at, quantity_starting_at
 
@@ -51,7 +53,8 @@ CUES: dict[tuple[str, ...], str] = {
     **_phrases(
         "remove",
         "remove|delete|drop|cancel|minus|forget|scrap|scratch|take off|take out|take away|"
-        "get rid of|don't want|dont want|do not want|don't need|no longer want",
+        "get rid of|don't want|dont want|do not want|don't need|no longer want|never mind|"
+        "nevermind",
     ),
     **_phrases("swap", "swap|replace|change|switch|exchange"),
     **_phrases("instead_of", "instead of"),
@@ -147,11 +150,31 @@ def _quantity_before(tokens: Sequence[str], start: int, floor: int) -> tuple[int
         fewer = fewer or tokens[position - 1] in ("less", "fewer")
         position -= 1
     found = quantity_ending_at(tokens, position, floor)
+    if found is None:
+        found = _quantity_before_qualifiers(tokens, position, floor)
     quantity, before = (found[0], found[1]) if found else (None, position)
     while before > floor and tokens[before - 1] in _BETWEEN:
         before -= 1
     negated = before > floor and tokens[before - 1] in _NEGATIONS
     return quantity, fewer or negated
+
+
+def _quantity_before_qualifiers(
+    tokens: Sequence[str], position: int, floor: int
+) -> tuple[int, int] | None:
+    """A count before a word or two that qualify the product ("two CHOCOLATE ice creams")."""
+    for skipped in (1, 2):
+        start = position - skipped
+        if start <= floor or not all(_qualifies(token) for token in tokens[start:position]):
+            return None
+        found = quantity_ending_at(tokens, start, floor)
+        if found is not None:
+            return found
+    return None
+
+
+def _qualifies(token: str) -> bool:
+    return token.isalpha() and token not in STOPWORDS and (token,) not in CUES
 
 
 def _note_after(tokens: Sequence[str], position: int, starts: set[int]) -> tuple[str, int]:

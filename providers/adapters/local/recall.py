@@ -73,7 +73,7 @@ def _from_memory(topic: Sequence[str], passages: Sequence[Passage]) -> str | Non
         return None
     parts = []
     for number, passage in enumerate(ranked[:_MAX_QUOTED_MEMORIES]):
-        asked, answered = _split_exchange(passage.text)
+        asked, answered = split_exchange(passage.text)
         lead = "Earlier you asked" if number == 0 else "You also asked"
         part = f'{lead}: "{_clip(asked)}"'
         if answered:
@@ -87,7 +87,7 @@ def _by_relevance(item: tuple[int, int, Passage]) -> tuple[int, float, int]:
     return (-score, -passage.score, index)
 
 
-def _split_exchange(text: str) -> tuple[str, str]:
+def split_exchange(text: str) -> tuple[str, str]:
     """A stored exchange's question and answer, when it marks them ("User: …", "Assistant: …")."""
     asked: list[str] = []
     answered: list[str] = []
