@@ -11,7 +11,9 @@ import re
 from bisect import bisect_left, bisect_right
 
 _WORD = re.compile(r"\S+")
-_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]]*$")
+# A word that ends a sentence, and a blank line: found in one pass over the text each.
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’)\]]*(?!\S)")
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
 
 
 def chunk_spans(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
@@ -26,6 +28,11 @@ def chunk_spans(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
     words = [match.span() for match in _WORD.finditer(text)]
     starts = [start for start, _ in words]
     ends = [end for _, end in words]
+    # The words after which a chunk may end well, by index: blank lines, sentence ends.
+    paragraphs = sorted(
+        {bisect_right(ends, m.start()) - 1 for m in _PARAGRAPH_BREAK.finditer(text)}
+    )
+    sentences = [bisect_left(ends, m.end()) for m in _SENTENCE_END.finditer(text)]
     spans: list[tuple[int, int]] = []
     first = 0
     while first < len(words):
@@ -33,7 +40,12 @@ def chunk_spans(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
         # The last word that still fits (at least one word, even an over-long one).
         last = max(first, bisect_right(ends, chunk_start + size) - 1)
         if last < len(words) - 1:
-            last = _best_break(text, words, first, last, size)
+            floor = chunk_start + size // 2
+            for breaks in (paragraphs, sentences):  # a paragraph's end first
+                found = _best_break(breaks, ends, first, last, floor)
+                if found is not None:
+                    last = found
+                    break
         spans.append((chunk_start, ends[last]))
         if last == len(words) - 1:
             break
@@ -48,18 +60,12 @@ def split_text(text: str, *, size: int, overlap: int) -> list[str]:
     return [text[start:end] for start, end in chunk_spans(text, size=size, overlap=overlap)]
 
 
-def _best_break(text: str, words: list[tuple[int, int]], first: int, last: int, size: int) -> int:
-    """The word to end on: a paragraph end, else a sentence end, if the chunk stays half full."""
-    chunk_start = words[first][0]
-    floor = chunk_start + size // 2
-    sentence_end: int | None = None
-    for index in range(last, first - 1, -1):
-        end = words[index][1]
-        if end < floor:
-            break
-        gap = text[end : words[index + 1][0]]
-        if gap.count("\n") >= 2:
-            return index
-        if sentence_end is None and _SENTENCE_END.search(text[words[index][0] : end]):
-            sentence_end = index
-    return sentence_end if sentence_end is not None else last
+def _best_break(
+    breaks: list[int], ends: list[int], first: int, last: int, floor: int
+) -> int | None:
+    """The last of ``breaks`` (word indices, sorted) between words ``first`` and ``last`` that
+    ends at ``floor`` or later, so the chunk stays half full; None if there is none."""
+    found = bisect_right(breaks, last) - 1
+    if found >= 0 and breaks[found] >= first and ends[breaks[found]] >= floor:
+        return breaks[found]
+    return None
