@@ -5,17 +5,19 @@ memory of several workers sharing one snapshot, with the default embedder (WordL
     .venv/bin/python bench/retrieval_bench.py --sizes 20000 100000
     .venv/bin/python bench/retrieval_bench.py --million       # adds 1M (~25 min, ~6 GB disk)
 
-Chunks are synthetic ~1,000-character texts (`CHUNK_SIZE`) drawn with a Zipf distribution from
-the words of the retrieval evaluation's shop passages, so the vectors have the structure of
-real prose. Everything runs against a throwaway SQLite database and `DATA_DIR`:
+Chunks are synthetic ~1,000-character texts (`CHUNK_SIZE`), each about one of 500 subjects:
+half its words from the subject's own, half from a 30,000-word vocabulary (the evaluation's
+shop passages' words first) by Zipf's law, so that, as in real documents, chunks cluster by
+subject and a word's frequency spans orders of magnitude. Everything runs against a throwaway
+SQLite database and `DATA_DIR`:
 
 - **ingest**: documents of 100 chunks through `indexing.index_document` (embed, store the rows
   with their vectors, move the scope's high-water mark), then the search that catches up on
   them; chunks per second over the whole.
-- **search**: embed a six-word question and search the scope's index for 5 (what every chat
-  does before the database is asked for text); **chat retrieval**: `selectors.passages_for`,
-  the whole of a chat's retrieval: embed, the states query, the vector and full-text
-  rankings, fusion, the relevance floor and the rows.
+- **search**: embed a question (six of a chunk's less common words) and search the scope's
+  index for 5 (what every chat does before the database is asked for text).
+- **chat retrieval**: `selectors.passages_for`, the whole of a chat's retrieval: embed, the
+  states query, the vector and full-text rankings, fusion, the relevance floor and the rows.
 - **recall@5**: the index's top 5 against an exact float32 scan, on the same questions.
 - **memory**: `--workers` processes open the scope's snapshot memory-mapped and search it;
   their proportional set size (PSS: shared pages divided among the processes that map them)
@@ -41,7 +43,10 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS_PER_CHUNK = 160  # about 1000 characters
+WORDS_PER_CHUNK = 130  # about 1000 characters
+VOCABULARY = 30_000
+TOPICS = 500
+_SYLLABLES = "ka to ri mo ne sa lu pi de fo gra zen bel tur vin os qua mi".split()
 _BATCH = 10_000
 
 
@@ -85,21 +90,49 @@ def configure(data_dir: Path) -> None:
 
 
 def vocabulary() -> list[str]:
-    """The words of the evaluation's passages, most frequent first."""
+    """The words of the evaluation's passages, most frequent first, then made-up words up to
+    `VOCABULARY` (a real corpus of this size has tens of thousands of words)."""
     from collections import Counter
 
     from providers.text import words
 
     data = json.loads((ROOT / "bench" / "data" / "retrieval_eval.json").read_text())
     counts = Counter(w for p in data["passages"] for w in words(p["text"]))
-    return [word for word, _ in counts.most_common()]
+    known = [word for word, _ in counts.most_common()]
+    rng = np.random.default_rng(0)
+    made_up = {
+        "".join(rng.choice(_SYLLABLES, size=int(rng.integers(2, 5)))) for _ in range(3 * VOCABULARY)
+    } - set(known)
+    return known + sorted(made_up)[: VOCABULARY - len(known)]
 
 
 def texts(count: int, vocab: list[str], *, seed: int, length: int = WORDS_PER_CHUNK) -> list[str]:
+    """``count`` chunks of ``length`` words, each about one of `TOPICS` subjects: half its words
+    from the subject's own 150, half from the whole vocabulary by Zipf's law, shuffled."""
+    topics = np.random.default_rng(1).integers(len(vocab), size=(TOPICS, 150))
     rng = np.random.default_rng(seed)
-    ranks = (rng.zipf(1.2, size=count * length) - 1) % len(vocab)
-    pieces = [vocab[rank] for rank in ranks.tolist()]
-    return [" ".join(pieces[i : i + length]) for i in range(0, len(pieces), length)]
+    texts: list[str] = []
+    for begin in range(0, count, _BATCH):
+        size = min(_BATCH, count - begin)
+        half = length // 2
+        general = (rng.zipf(1.2, size=(size, half)) - 1) % len(vocab)
+        subject = topics[
+            rng.integers(TOPICS, size=size)[:, None], rng.integers(150, size=(size, length - half))
+        ]
+        rows = rng.permuted(np.hstack([general, subject]), axis=1)
+        texts.extend(" ".join(vocab[i] for i in row) for row in rows.tolist())
+    return texts
+
+
+def questions(chunks: list[str], vocab: list[str], count: int, *, seed: int) -> list[str]:
+    """Questions about the corpus, as people ask them: six of one chunk's less common words."""
+    rng = np.random.default_rng(seed)
+    common = set(vocab[:100])
+    asked = []
+    for pick in rng.integers(0, len(chunks), size=count):
+        words = sorted(set(chunks[pick].split()) - common)
+        asked.append(" ".join(rng.choice(words, size=min(6, len(words)), replace=False)))
+    return asked
 
 
 def embed_all(chunks: list[str]) -> tuple[np.ndarray, float]:
@@ -310,6 +343,7 @@ def run(count: int, *, queries: int, workers: int, seed: int) -> Result:
     chunks = texts(count, vocab, seed=seed)
     matrix, embed_per_s = embed_all(chunks)
     store(owner.pk, chunks, matrix)
+    asked = questions(chunks, vocab, queries, seed=seed + 1)
     del chunks
     (state,) = index.states([SHARED_SCOPE])
     began = time.perf_counter()
@@ -317,12 +351,11 @@ def run(count: int, *, queries: int, workers: int, seed: int) -> Result:
     snapshot_s = time.perf_counter() - began
     if loaded.snapshot is None:
         raise SystemExit(f"{count} chunks made no snapshot (FOLD_AT is {index.FOLD_AT})")
-    questions = texts(queries, vocab, seed=seed + 1, length=6)
-    search_ms, chat_ms = latencies(questions)
+    search_ms, chat_ms = latencies(asked)
     ids = np.asarray(
         Chunk.objects.filter(scope=SHARED_SCOPE).order_by("id").values_list("id", flat=True)
     )
-    found = recall(matrix, ids, questions[:200])
+    found = recall(matrix, ids, asked[:200])
     del matrix
     shared = memory(workers, mmap=True)
     private = memory(workers, mmap=False)

@@ -29,7 +29,7 @@ def _retrieval_settings(
     settings.RETRIEVAL_TOP_K = 4
     settings.RETRIEVAL_MIN_SCORE = 0.05
     settings.RETRIEVAL_HNSW_THRESHOLD = 20_000
-    settings.RETRIEVAL_HNSW_EF_SEARCH = 128
+    settings.RETRIEVAL_HNSW_EF_SEARCH = 256
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     index.reset_cache()
     yield

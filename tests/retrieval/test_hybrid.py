@@ -100,3 +100,18 @@ def test_the_question_becomes_every_content_word_or_any_identifier() -> None:
     assert words == ["hamper", "hm", "1224", "still", "available"]
     assert lexical.identifiers(words) == ["1224"]
     assert lexical.terms("is it?") == ["is", "it"]  # only stopwords: keep them
+
+
+def test_words_in_more_chunks_than_the_cap_are_left_to_the_vectors(
+    knowledge: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def ranked(word: str) -> list[int]:
+        return lexical.ranked(
+            [word], scopes=["shared"], kinds=["document"], user_id=None,
+            exclude_conversation=None, k=10,
+        )  # fmt: skip
+
+    assert len(ranked("panettone")) == 3
+    monkeypatch.setattr(lexical, "MAX_MATCHES", 2)
+    assert ranked("panettone") == []  # three chunks have it: too common to rank
+    assert len(ranked("biscotti")) == 1
