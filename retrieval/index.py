@@ -21,6 +21,7 @@ import fcntl
 import functools
 import logging
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -66,6 +67,8 @@ _LOADING = [threading.Lock() for _ in range(64)]
 FOLD_IN_BACKGROUND = True
 _folds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-fold")
 _folding: set[str] = set()
+_fold_failed: dict[str, float] = {}  # scope -> when its last fold failed (monotonic)
+FOLD_RETRY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,10 @@ def _index_dir(data_dir: str) -> Path:
 
 
 def reset_cache() -> None:
-    """Forget every loaded index (tests; settings changes)."""
+    """Forget every loaded index, and past fold failures (tests; settings changes)."""
     with _cache_lock:
         _cache.clear()
+        _fold_failed.clear()
 
 
 @receiver(setting_changed)
@@ -204,11 +208,16 @@ def _open(state: IndexState) -> Loaded:
     above = snapshot.name.high if snapshot is not None else 0
     ids, matrix = _rows(state.scope, above=above, upto=state.high, dim=state.dim)
     if snapshot is None and len(ids) >= FOLD_AT:
-        with _scope_lock(state.scope):  # another worker may have written it meanwhile
-            snapshot = _newest_snapshot(state) or _write_snapshot(
-                state, index_dir(), rows=(ids, matrix)
-            )
-        ids, matrix = _rows(state.scope, above=snapshot.name.high, upto=state.high, dim=state.dim)
+        try:
+            with _scope_lock(state.scope):  # another worker may have written it meanwhile
+                snapshot = _newest_snapshot(state) or _write_snapshot(
+                    state, index_dir(), rows=(ids, matrix)
+                )
+        except OSError:  # the folder cannot take it: search every vector from memory
+            log.warning("could not write the %s index snapshot", state.scope, exc_info=True)
+        if snapshot is not None:
+            above = snapshot.name.high
+            ids, matrix = _rows(state.scope, above=above, upto=state.high, dim=state.dim)
     return Loaded(
         scope=state.scope,
         stamp=state.stamp,
@@ -244,26 +253,41 @@ def _needs_fold(scope_index: Loaded, state: IndexState) -> bool:
 
 
 def _fold_later(scope: str) -> Loaded | None:
-    """Fold the scope on the fold thread; with `FOLD_IN_BACKGROUND` off, now (and return it)."""
-    if not FOLD_IN_BACKGROUND:
-        return fold(scope)
+    """Fold the scope on the fold thread; with `FOLD_IN_BACKGROUND` off, now (and return it).
+    After a failed fold, the scope is not tried again for `FOLD_RETRY_S`."""
     with _cache_lock:
-        if scope in _folding:
+        failed = _fold_failed.get(scope)
+        if scope in _folding or (failed and time.monotonic() - failed < FOLD_RETRY_S):
             return None
-        _folding.add(scope)
+        if FOLD_IN_BACKGROUND:
+            _folding.add(scope)
+    if not FOLD_IN_BACKGROUND:
+        return _fold_or_log(scope)
     _folds.submit(_fold_in_background, scope)
     return None
 
 
 def _fold_in_background(scope: str) -> None:
     try:
-        fold(scope)
-    except Exception:
-        log.exception("could not fold the %s index; its newest vectors stay in memory", scope)
+        _fold_or_log(scope)
     finally:
         with _cache_lock:
             _folding.discard(scope)
         release_connections()
+
+
+def _fold_or_log(scope: str) -> Loaded | None:
+    """`fold`, never raising: a failure leaves the newest vectors in memory, and is logged."""
+    try:
+        folded = fold(scope)
+    except Exception:
+        with _cache_lock:
+            _fold_failed[scope] = time.monotonic()
+        log.exception("could not fold the %s index; its newest vectors stay in memory", scope)
+        return None
+    with _cache_lock:
+        _fold_failed.pop(scope, None)
+    return folded
 
 
 def fold(scope: str) -> Loaded | None:

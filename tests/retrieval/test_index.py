@@ -162,3 +162,17 @@ def test_a_fold_runs_on_its_own_thread_and_the_scope_reopens_on_it(
     folded = index.loaded(_state(user))
     assert folded.snapshot is not None and folded.snapshot.ntotal == 3
     assert len(_snapshots(user)) == 1
+
+
+def test_a_large_scope_is_searched_from_memory_when_its_snapshot_cannot_be_written(
+    user_api: APIClient, user: User, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    monkeypatch.setattr(index, "FOLD_AT", 2)
+    settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    (settings.DATA_DIR / "index").write_text("not a folder")  # the disk refuses the snapshot
+    _upload_menu(user_api, MENU[:3])
+
+    scope_index = index.loaded(_state(user))
+
+    assert scope_index.snapshot is None and len(scope_index.tail_ids) == 3
+    assert search(user_api, "calzone ricotta")[0]["text"] == MENU[1]
