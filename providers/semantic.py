@@ -9,7 +9,6 @@ Retrieval's default embedder and the offline assistant's product matching both u
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,23 +21,28 @@ CONFIG = "l2_supercat"
 # Texts embedded per call into the model: measured fastest on 1,000-character chunks.
 _BATCH = 256
 _loading = threading.Lock()
+_loaded: Any = None
 
 
-@functools.cache
 def _model() -> Any:  # wordllama.WordLlama; the package ships no type information
-    # Loading reads ~17 MB of weights; two threads asking at once load it once.
-    with _loading:
-        import wordllama  # noqa: PLC0415 - imported only by processes that embed
-        from wordllama import WordLlama  # noqa: PLC0415
+    global _loaded
+    if _loaded is None:
+        # Loading reads ~17 MB of weights: threads asking at once wait for the first one.
+        with _loading:
+            if _loaded is None:
+                import wordllama  # noqa: PLC0415 - imported only by processes that embed
+                from wordllama import WordLlama  # noqa: PLC0415
 
-        # The weights and the tokenizer's configuration are files of the installed package:
-        # pointing the cache there and refusing downloads keeps WordLlama off the network.
-        return WordLlama.load(
-            config=CONFIG,
-            dim=DIMENSION,
-            cache_dir=Path(wordllama.__file__).parent,
-            disable_download=True,
-        )
+                # The weights and the tokenizer's configuration are files of the installed
+                # package: pointing the cache there and refusing downloads keeps WordLlama off
+                # the network.
+                _loaded = WordLlama.load(
+                    config=CONFIG,
+                    dim=DIMENSION,
+                    cache_dir=Path(wordllama.__file__).parent,
+                    disable_download=True,
+                )
+    return _loaded
 
 
 def load() -> None:

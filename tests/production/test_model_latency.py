@@ -99,9 +99,10 @@ def test_400_chats_waiting_on_a_3_s_model_are_all_answered_on_at_most_40_connect
             if stream:
                 assert {r.body["event"] for r in results} == {"done"}, statuses(results)
             assert peak[0] <= 40
-            # All at once, not in waves of one connection each: well under two model waits
-            # plus the servers' work (the bench quotes the time on a quiet machine).
-            assert took < 4 * MODEL_S
+            # All at once, not in waves: the servers' work (400 chats of ~25 ms of CPU on two
+            # cores, ~5 s since retrieval embeds and ranks twice) plus one model wait, with
+            # room for a noisy machine; waves of 40 connections would take 10 waits, 30 s.
+            assert took < 5 * MODEL_S
             user_ids = [pk for pk, _ in users]
             assert assert_every_charge_is_answered_or_refunded(user_ids) == {
                 "answered": CHATS,
