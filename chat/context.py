@@ -21,7 +21,7 @@ from core import statements
 from orders.catalog import passages_for as orders_context
 from orders.tools import OrderToolbox
 from providers import registry
-from providers.types import Message, Passage, Prompt, Role, ToolCall, ToolSpec
+from providers.types import Message, Options, Passage, Prompt, Role, ToolCall, ToolSpec
 from retrieval.selectors import passages_for as retrieval_passages
 
 SYSTEM_PROMPT = (
@@ -83,14 +83,22 @@ def history(conversation_id: int | None, provider: str | None = None) -> list[Me
     rows = statements.fetch(
         _history_select(connection.vendor), [conversation_id, settings.CHAT_HISTORY_MESSAGES]
     )
+    return _recent(
+        [Message(role=cast(Role, role), content=content) for role, content in rows], provider
+    )
+
+
+def _recent(newest_first: Sequence[Message], provider: str | None) -> list[Message]:
+    """The newest turns within `CHAT_HISTORY_TOKEN_BUDGET` as ``provider`` counts tokens,
+    oldest first."""
     budget = settings.CHAT_HISTORY_TOKEN_BUDGET
     count_tokens = registry.get(provider or settings.LLM_PROVIDER).count_tokens
     kept: list[Message] = []
-    for role, content in rows:  # newest first, so the oldest are the ones dropped
-        budget -= count_tokens(content)
+    for message in newest_first:  # so the oldest are the ones dropped
+        budget -= count_tokens(message.content)
         if budget < 0:
             break
-        kept.append(Message(role=cast(Role, role), content=content))
+        kept.append(message)
     kept.reverse()
     return kept
 
@@ -112,15 +120,34 @@ def _history_select(vendor: str) -> str:
 
 
 def build(
-    *, user: AbstractBaseUser, conversation_id: int | None, text: str, provider: str | None = None
+    *,
+    user: AbstractBaseUser,
+    conversation_id: int | None,
+    text: str,
+    provider: str | None = None,
+    messages: Sequence[Message] | None = None,
+    options: Options = Options(),  # noqa: B008 - frozen, so one shared default is safe
 ) -> Context:
-    """The prompt for ``text``; ``provider`` (the turn's) counts the history's tokens."""
+    """The prompt for ``text``; ``provider`` (the turn's) counts the history's tokens.
+
+    ``messages``, when given, is the conversation as the client keeps it (ending with
+    ``text``), in place of the stored history (the OpenAI-compatible endpoint's); its system
+    turns are kept, its other turns held to the stored history's limits.
+    """
     passages = [p for source in PASSAGE_SOURCES for p in source(user, text, conversation_id)]
     toolboxes = [factory(user, text) for factory in TOOLBOXES]
+    if messages is None:
+        messages = [*history(conversation_id, provider), Message(role="user", content=text)]
+    else:  # the client's history, held to the same limits as the stored one
+        *earlier, latest = messages
+        system = [m for m in earlier if m.role == "system"]
+        turns = [m for m in earlier if m.role != "system"][::-1][: settings.CHAT_HISTORY_MESSAGES]
+        messages = [*system, *_recent(turns, provider), latest]
     prompt = Prompt(
         system=SYSTEM_PROMPT,
-        messages=[*history(conversation_id, provider), Message(role="user", content=text)],
+        messages=messages,
         passages=passages,
         tools=[spec for toolbox in toolboxes for spec in toolbox.specs()],
+        options=options,
     )
     return Context(prompt=prompt, toolboxes=toolboxes)

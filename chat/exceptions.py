@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import status
 
 from core.errors import DomainError
@@ -34,3 +36,16 @@ class TurnExpired(DomainError):
 
     status_code = status.HTTP_504_GATEWAY_TIMEOUT
     code = "turn_expired"
+
+
+class UnsupportedParameter(DomainError):
+    """The chosen model cannot honour a parameter the request set (HTTP 400, naming it)."""
+
+    code = "unsupported_parameter"
+
+    def __init__(self, message: str, *, parameter: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "errors": {self.parameter: [str(self)]}}

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -26,7 +26,7 @@ from django.utils import timezone
 from billing import services as billing
 from billing.selectors import balance_of
 from chat import context as chat_context
-from chat.exceptions import ConversationNotFound, TurnExpired
+from chat.exceptions import ConversationNotFound, TurnExpired, UnsupportedParameter
 from chat.models import Conversation, Message, RequestLog
 from chat.tasks import remember_later
 from core import statements
@@ -34,7 +34,7 @@ from core.db import release_connections
 from core.errors import error_body
 from providers import registry
 from providers.exceptions import ProviderError, ProviderUnavailable
-from providers.types import Completion, Prompt, TextDelta, Usage
+from providers.types import Completion, Options, Prompt, TextDelta, ToolCall, ToolSpec, Usage
 from providers.types import Message as PromptMessage
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,13 @@ class Turn:
     streamed: bool
     balance: int  # right after the charge; what the answer reports as `tokens_remaining`
     started: float = field(default_factory=time.monotonic)
+    # The OpenAI-compatible endpoint's: the client's own conversation (ending with `text`)
+    # instead of the stored history; with `plain`, only that goes to the model (no instructions,
+    # passages or order tools) with the client's `tools`, whose calls go back to the client.
+    messages: tuple[PromptMessage, ...] | None = None
+    plain: bool = False
+    tools: tuple[ToolSpec, ...] = ()
+    options: Options = Options()
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,10 @@ class Answer:
     sources: list[dict[str, Any]]
     usage: dict[str, int]
     order: dict[str, Any] | None = None
+    # The OpenAI-compatible endpoint's: a plain turn's tool calls, for the client to run, and
+    # why the model stopped. (A `/api/chat/` turn runs its tools itself.)
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str = "stop"
 
 
 def _title(text: str) -> str:
@@ -93,14 +104,23 @@ def begin(
     model: str | None = None,
     client_ip: str | None = None,
     streamed: bool = False,
+    messages: Sequence[PromptMessage] | None = None,
+    plain: bool = False,
+    tools: Sequence[ToolSpec] = (),
+    options: Options = Options(),  # noqa: B008 - frozen, so one shared default is safe
 ) -> Turn:
     """Validate the choice of model and conversation, then charge and store the question.
 
-    Raises `ModelNotAllowed`, `ConversationNotFound` or `InsufficientTokens` with nothing
-    written. The charge, the conversation (new, or marked active) and the question commit
-    together.
+    Raises `ModelNotAllowed`, `UnsupportedParameter`, `ConversationNotFound` or
+    `InsufficientTokens` with nothing written. The charge, the conversation (new, or marked
+    active) and the question commit together. See `Turn` for ``messages``, ``plain`` and
+    ``tools``.
     """
     chosen, model_name = registry.resolve(provider, model)
+    if (parameter := chosen.unsupported(options, tools)) is not None:
+        raise UnsupportedParameter(
+            f"{chosen.name}/{model_name} does not support {parameter!r}.", parameter=parameter
+        )
     cost = settings.CHAT_COST
     reference = f"chat:{uuid.uuid4().hex}"
     # Made before the transaction: every writer of the database waits while it is open.
@@ -137,6 +157,10 @@ def begin(
         client_ip=client_ip,
         streamed=streamed,
         balance=charge.balance_after if charge is not None else balance_of(user=user),
+        messages=tuple(messages) if messages is not None else None,
+        plain=plain,
+        tools=tuple(tools),
+        options=options,
     )
 
 
@@ -170,12 +194,18 @@ def answer_stream(turn: Turn) -> Iterator[TextDelta | Answer]:
 
 def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
     try:
-        ctx = chat_context.build(
-            user=turn.user,
-            conversation_id=turn.conversation_id,
-            text=turn.text,
-            provider=turn.provider,
-        )
+        if turn.plain:
+            prompt = Prompt(messages=turn.messages or (), tools=turn.tools, options=turn.options)
+            ctx = chat_context.Context(prompt=prompt)
+        else:
+            ctx = chat_context.build(
+                user=turn.user,
+                conversation_id=turn.conversation_id,
+                text=turn.text,
+                provider=turn.provider,
+                messages=turn.messages,
+                options=turn.options,
+            )
         reads, store = _cache_keys(turn, ctx.prompt) if settings.CHAT_CACHE_TTL else ((), "")
         found = cache.get_many(reads) if reads else {}
         cached = next((found[key] for key in reads if key in found), None)
@@ -186,8 +216,9 @@ def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
         else:
             completion, results = yield from _run_tools(turn, ctx)
             source = Message.Source.PROVIDER
-            # Answers that ran tools depend on more than the prompt (the order changed).
-            if store and not results:
+            # Answers that ran tools depend on more than the prompt (the order changed);
+            # calls for the client to run are not an answer to replay.
+            if store and not results and not completion.tool_calls:
                 cache.set(store, asdict(completion), timeout=settings.CHAT_CACHE_TTL)
         orders = [result["order"] for result in results if result.get("order")]
         answer = _finish(
@@ -212,18 +243,21 @@ def _run_tools(
 
     Returns the final completion (usage summed over every round) and the tools' results.
     """
+    if turn.plain:  # the client runs its own tools
+        completion = yield from _ask(turn, ctx.prompt)
+        return completion, []
     messages = list(ctx.prompt.messages)
     results: list[Mapping[str, Any]] = []
-    usage = Usage()
+    usage, counted = Usage(), False
     for round_ in range(settings.CHAT_MAX_TOOL_ROUNDS + 1):
         # On the last round the tools are withdrawn, so the model has to answer in words.
         tools = () if round_ == settings.CHAT_MAX_TOOL_ROUNDS else ctx.prompt.tools
         prompt = replace(ctx.prompt, messages=messages, tools=tools)
         release_connections()  # no connection is held while the model works
         completion = yield from _ask(turn, prompt)
-        usage = usage + completion.usage
+        usage, counted = usage + completion.usage, counted or completion.usage_counted
         if not completion.tool_calls:
-            return replace(completion, usage=usage), results
+            return replace(completion, usage=usage, usage_counted=counted), results
         messages.append(
             PromptMessage(
                 role="assistant", content=completion.text, tool_calls=completion.tool_calls
@@ -248,7 +282,7 @@ def _ask(turn: Turn, prompt: Prompt) -> Generator[TextDelta, None, Completion]:
     whole answer at once, which spares the SDK parsing a stream chunk by chunk (see
     bench/README.md, "Under real model latency")."""
     if not turn.streamed:
-        return registry.complete(prompt, provider=turn.provider, model=turn.model)
+        return _counted(prompt, registry.complete(prompt, provider=turn.provider, model=turn.model))
     completion: Completion | None = None
     for event in registry.stream(prompt, provider=turn.provider, model=turn.model):
         if isinstance(event, TextDelta):
@@ -257,7 +291,16 @@ def _ask(turn: Turn, prompt: Prompt) -> Generator[TextDelta, None, Completion]:
             completion = event
     if completion is None:
         raise ProviderUnavailable("The model's stream ended without a completion.")
-    return completion
+    return _counted(prompt, completion)
+
+
+def _counted(prompt: Prompt, completion: Completion) -> Completion:
+    """The completion, with its usage counted by Tally when the server reported none (some
+    OpenAI-compatible servers leave it out of streamed answers)."""
+    if completion.usage.total_tokens or not (completion.text or completion.tool_calls):
+        return completion
+    usage = registry.get(completion.provider).count_usage(prompt, completion)
+    return replace(completion, usage=usage, usage_counted=True)
 
 
 def _cache_keys(turn: Turn, prompt: Prompt) -> tuple[tuple[str, ...], str]:
@@ -359,8 +402,11 @@ def _finish(
         usage={
             "prompt_tokens": completion.usage.prompt_tokens,
             "completion_tokens": completion.usage.completion_tokens,
+            "counted": completion.usage_counted,
         },
         order=order,
+        tool_calls=completion.tool_calls,
+        finish_reason=completion.finish_reason,
     )
 
 

@@ -37,6 +37,10 @@ class SourceOutput(serializers.Serializer):
 class UsageOutput(serializers.Serializer):
     prompt_tokens = serializers.IntegerField()
     completion_tokens = serializers.IntegerField()
+    counted = serializers.BooleanField(
+        help_text="True when the model's server reported no usage and Tally counted the tokens "
+        "(about four bytes a token for vendor models)."
+    )
 
 
 class ChatOutput(serializers.Serializer):

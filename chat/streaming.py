@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from django.db import connections
+from django.http import StreamingHttpResponse
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +52,11 @@ async def in_thread(events: Iterator[bytes]) -> AsyncIterator[bytes]:
     threading.Thread(target=produce, name="chat-stream", daemon=True).start()
     while (item := await queue.get()) is not _END:
         yield item  # type: ignore[misc]
+
+
+def event_stream(content: Iterator[bytes] | AsyncIterator[bytes]) -> StreamingHttpResponse:
+    """A `text/event-stream` response that proxies pass through as it is written."""
+    response = StreamingHttpResponse(content, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events through, do not buffer
+    return response

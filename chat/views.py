@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Iterator
 from typing import Any, cast
 
-from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
 )
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from billing.selectors import balance_of
-from chat import idempotency, inflight, pipeline, services
-from chat.models import Conversation, IdempotencyKey, Message
+from chat import pipeline, services, serving
+from chat.models import Conversation, Message
 from chat.serializers import (
     ChatInput,
     ChatOutput,
@@ -34,12 +27,10 @@ from chat.serializers import (
     MessageOutput,
     StreamEventOutput,
 )
-from chat.streaming import in_thread, sse
+from chat.streaming import sse
 from chat.throttling import ChatRateThrottle
 from core.client_ip import client_ip
-from core.db import release_connections
-from core.errors import ServiceUnavailable, error_body, error_responses
-from providers.types import TextDelta
+from core.errors import error_body, error_responses
 
 SSE_DESCRIPTION = (
     'With `"stream": true` or `Accept: text/event-stream` the answer is a stream of '
@@ -56,14 +47,7 @@ class ChatView(APIView):
         tags=["chat"],
         operation_id="chat_create",
         request=ChatInput,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="Retrying with the same key returns the first answer, uncharged.",
-            )
-        ],
+        parameters=[serving.IDEMPOTENCY_KEY],
         responses={
             (200, "application/json"): ChatOutput,
             (200, "text/event-stream"): OpenApiResponse(
@@ -129,23 +113,13 @@ class ChatView(APIView):
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         data = ChatInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = cast(User, request.user)
         wants_stream = data.validated_data["stream"] or "text/event-stream" in request.headers.get(
             "Accept", ""
         )
-        claim = self._claim(request, user)
-        if isinstance(claim, idempotency.Replay):
-            return self._replay(claim, wants_stream)
-        try:
-            slot = inflight.take()
-        except ServiceUnavailable:
-            if claim is not None:
-                idempotency.release(claim)
-            raise
-        streaming = False
-        try:
-            turn = pipeline.begin(
-                user=user,
+
+        def begin() -> pipeline.Turn:
+            return pipeline.begin(
+                user=cast(User, request.user),
                 text=data.validated_data["message"],
                 conversation_id=data.validated_data.get("conversation"),
                 provider=data.validated_data.get("provider"),
@@ -153,80 +127,24 @@ class ChatView(APIView):
                 client_ip=client_ip(request) or None,
                 streamed=wants_stream,
             )
-            if wants_stream:
-                streaming = True
-                return self._stream(request, turn, claim, slot)
-            body = ChatOutput(pipeline.answer(turn)).data
-        except BaseException:
-            if claim is not None:
-                idempotency.release(claim)
-            raise
-        finally:
-            if not streaming:
-                slot.release()
-        if claim is not None:
-            idempotency.complete(claim, status=200, body=body)
-        return Response(body)
 
-    def _claim(self, request: Request, user: User) -> IdempotencyKey | idempotency.Replay | None:
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            return None
-        if not 1 <= len(key) <= 255:
-            raise ValidationError({"Idempotency-Key": ["Must be 1 to 255 characters."]})
-        return idempotency.claim(user=user, key=key, payload=request.data)
-
-    def _replay(self, replay: idempotency.Replay, wants_stream: bool) -> Any:
-        if not wants_stream:
-            return Response(
-                replay.body, status=replay.status, headers={"Idempotent-Replayed": "true"}
-            )
-        events = [sse("delta", {"text": replay.body.get("response", "")}), sse("done", replay.body)]
-        response = _event_stream(iter(events))
-        response["Idempotent-Replayed"] = "true"
-        return response
-
-    def _stream(
-        self,
-        request: Request,
-        turn: pipeline.Turn,
-        claim: IdempotencyKey | None,
-        slot: inflight.Slot,
-    ) -> StreamingHttpResponse:
-        def events() -> Iterator[bytes]:
-            try:
-                for event in pipeline.answer_stream(turn):
-                    if isinstance(event, TextDelta):
-                        yield sse("delta", {"text": event.text})
-                    else:
-                        body = ChatOutput(event).data
-                        if claim is not None:
-                            idempotency.complete(claim, status=200, body=body)
-                        yield sse("done", body)
-            except Exception as exc:  # refunded by the pipeline; tell the client why
-                if claim is not None:
-                    idempotency.release(claim)
-                _, error = error_body(exc)
-                yield sse("error", {**error, "tokens_remaining": balance_of(user=turn.user)})
-            finally:
-                slot.release()
-
-        stream = events()
-        # A stream the server never starts (its client left first) never runs its `finally`.
-        weakref.finalize(stream, slot.release)
-        # The events are produced in another thread (ASGI) or later: this one's connection
-        # goes back now rather than when the response is closed.
-        release_connections()
-        if isinstance(request._request, ASGIRequest):
-            return _event_stream(in_thread(stream))
-        return _event_stream(stream)
+        return serving.serve(request, begin=begin, stream=wants_stream, wire=WIRE)
 
 
-def _event_stream(content: Any) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(content, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: pass events through, do not buffer
-    return response
+def _failure(exc: BaseException, balance: int) -> bytes:
+    _, error = error_body(exc)
+    return sse("error", {**error, "tokens_remaining": balance})
+
+
+# A turn as `/api/chat/` writes it: `ChatOutput`, or `delta` events then `done` (or `error`).
+WIRE = serving.Wire(
+    body=lambda turn, answer: ChatOutput(answer).data,
+    opening=lambda turn: iter(()),
+    delta=lambda turn, text: sse("delta", {"text": text}),
+    closing=lambda body: iter((sse("done", body),)),
+    replay=lambda body: iter((sse("delta", {"text": body.get("response", "")}), sse("done", body))),
+    failure=_failure,
+)
 
 
 class ConversationList(generics.ListAPIView):

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "orders",
     "retrieval",
     "chat",
+    "compat",
     "privacy",
     "web",
 ]
@@ -340,6 +341,11 @@ SPECTACULAR_SETTINGS = {
         {"name": "providers", "description": "The models a chat may use."},
         {"name": "retrieval", "description": "Documents, the shared knowledge base, search."},
         {"name": "health", "description": "Readiness of this server."},
+        {
+            "name": "openai",
+            "description": "The OpenAI-compatible API: point any OpenAI client at `/v1` with "
+            "a Tally token as its API key; metered like `/api/chat/`.",
+        },
     ],
 }
 

@@ -26,10 +26,11 @@ urlpatterns = [
     path("api/", include("orders.urls")),
     path("api/", include("chat.urls")),
     path("api/", include("retrieval.urls")),
+    path("v1/", include("compat.urls")),
     path("", include("web.urls")),
 ]
 
 handler400 = "core.errors.bad_request"
 handler403 = "core.errors.permission_denied"
-handler404 = "core.errors.page_not_found"
+handler404 = "compat.exceptions.page_not_found"
 handler500 = "core.errors.server_error"

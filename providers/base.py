@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from providers.types import Completion, Prompt, StreamEvent
+from providers.rendering import render
+from providers.types import Completion, Options, Prompt, StreamEvent, ToolSpec, Usage
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,25 @@ class Provider(ABC):
         tokenizer of their own override it.
         """
         return math.ceil(len(text.encode("utf-8")) / 4)
+
+    def count_usage(self, prompt: Prompt, completion: Completion) -> Usage:
+        """The usage of a completion whose server reported none, counted with `count_tokens`
+        over what the model was sent (as the vendor adapters render it) and what it wrote."""
+        rendered = render(prompt)
+        sent = [rendered.system, *(m.content for m in rendered.messages)]
+        sent += [repr(tool.parameters) + tool.name + tool.description for tool in prompt.tools]
+        sent += [repr(call.arguments) for m in rendered.messages for call in m.tool_calls]
+        calls = completion.tool_calls
+        written = [completion.text, *(call.name + repr(call.arguments) for call in calls)]
+        return Usage(
+            prompt_tokens=sum(self.count_tokens(text) for text in sent if text),
+            completion_tokens=sum(self.count_tokens(text) for text in written if text),
+        )
+
+    def unsupported(self, options: Options, tools: Sequence[ToolSpec]) -> str | None:
+        """The first of ``options`` (by its OpenAI parameter name) this provider cannot honour,
+        or ``None``. Vendors take them all; the offline assistant overrides this."""
+        return None
 
     def check(self) -> list[str]:
         """Problems with this provider's configuration, as messages (empty when ready)."""

@@ -62,6 +62,29 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Options:
+    """How a caller asked the model to write (the OpenAI-compatible endpoint's parameters, in
+    OpenAI's own shapes); ``None`` leaves the model's default. ``max_tokens`` is already capped
+    by ``LLM_MAX_OUTPUT_TOKENS``.
+
+    ``tool_choice`` is ``"auto"``, ``"none"``, ``"required"`` or
+    ``{"type": "function", "function": {"name": ...}}``; ``response_format`` is
+    ``{"type": "text" | "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``.
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: Mapping[str, Any] | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+
+
+@dataclass(frozen=True)
 class Prompt:
     """Everything a model is given for one completion.
 
@@ -73,6 +96,7 @@ class Prompt:
     system: str = ""
     passages: Sequence[Passage] = ()
     tools: Sequence[ToolSpec] = ()
+    options: Options = Options()
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,8 @@ class Completion:
     usage: Usage = Usage()
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str = "stop"
+    # The server reported no usage, so Tally counted it (see `Provider.count_usage`).
+    usage_counted: bool = False
 
 
 @dataclass(frozen=True)

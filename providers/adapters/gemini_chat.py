@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -159,10 +159,21 @@ class GeminiProvider(Provider):
                 for tool in prompt.tools
             ]
             tools = [types.Tool(function_declarations=declarations)]
+        options = prompt.options
         return types.GenerateContentConfig(
             system_instruction=system or None,
             tools=tools,
-            max_output_tokens=self.config.max_output_tokens,
+            tool_config=_tool_config(types, options.tool_choice) if tools else None,
+            max_output_tokens=min(
+                options.max_tokens or self.config.max_output_tokens, self.config.max_output_tokens
+            ),
+            temperature=options.temperature,
+            top_p=options.top_p,
+            seed=options.seed,
+            presence_penalty=options.presence_penalty,
+            frequency_penalty=options.frequency_penalty,
+            stop_sequences=list(options.stop) or None,
+            **_response_format(options.response_format),
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
             # A dropped stream must surface as an error for the registry to fall back on, not be
             # silently resumed by the SDK past our timeout.
@@ -258,6 +269,31 @@ class GeminiProvider(Provider):
         except (errors.UnknownApiResponseError, json.JSONDecodeError) as err:
             log.warning("%s sent an unreadable answer: %s", name, err)
             raise ProviderUnavailable(f"{name} sent an unreadable answer.", provider=name) from err
+
+
+def _tool_config(types: Any, choice: str | Mapping[str, Any] | None) -> Any:
+    """OpenAI's ``tool_choice`` as Gemini's function-calling mode."""
+    if choice is None or choice == "auto":
+        return None
+    if choice == "none":
+        return types.ToolConfig(function_calling_config=types.FunctionCallingConfig(mode="NONE"))
+    names = None if choice == "required" else [choice["function"]["name"]]  # type: ignore[index]
+    return types.ToolConfig(
+        function_calling_config=types.FunctionCallingConfig(
+            mode="ANY", allowed_function_names=names
+        )
+    )
+
+
+def _response_format(response_format: Mapping[str, Any] | None) -> dict[str, Any]:
+    """OpenAI's ``response_format`` as Gemini's JSON mode (with the schema, if one was given)."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "text":
+        return {}
+    config: dict[str, Any] = {"response_mime_type": "application/json"}
+    if kind == "json_schema":
+        config["response_json_schema"] = response_format["json_schema"].get("schema", {})  # type: ignore[index]
+    return config
 
 
 def _translate(errors: Any, err: Any, provider: str) -> ProviderError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ INSTALL_HINT = "pip install openai"
 # to build a client without one.
 PLACEHOLDER_KEY = "not-needed"  # noqa: S105 - not a secret, a documented placeholder
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# `providers.types.Options` fields sent under their own name when a caller set them.
+_SAMPLING = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
 
 
 class OpenAIProvider(Provider):
@@ -141,8 +144,20 @@ class OpenAIProvider(Provider):
         request: dict[str, Any] = {"model": model, "messages": messages}
         # OpenAI deprecated max_tokens, but most OpenAI-compatible servers only know that one.
         limit_key = "max_tokens" if self.config.base_url else "max_completion_tokens"
-        request[limit_key] = self.config.max_output_tokens
+        options = prompt.options
+        request[limit_key] = min(options.max_tokens or math.inf, self.config.max_output_tokens)
+        for name in _SAMPLING:
+            if (value := getattr(options, name)) is not None:
+                request[name] = value
+        if options.stop:
+            request["stop"] = list(options.stop)
+        if options.response_format is not None:
+            request["response_format"] = dict(options.response_format)
         if prompt.tools:
+            if options.tool_choice is not None:
+                request["tool_choice"] = options.tool_choice
+            if options.parallel_tool_calls is not None:
+                request["parallel_tool_calls"] = options.parallel_tool_calls
             request["tools"] = [
                 {
                     "type": "function",

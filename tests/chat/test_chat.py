@@ -109,7 +109,7 @@ def test_usage_and_the_request_are_logged(
     assert (log.prompt_tokens, log.completion_tokens, log.tokens_charged) == (120, 5, 100)
     assert log.request_text == "The answer?" and log.response_text == "Forty-two."
     assert log.client_ip == "127.0.0.1"  # the forged header is not believed
-    assert body["usage"] == {"prompt_tokens": 120, "completion_tokens": 5}
+    assert body["usage"] == {"prompt_tokens": 120, "completion_tokens": 5, "counted": False}
 
 
 @pytest.mark.parametrize(

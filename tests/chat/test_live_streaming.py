@@ -106,7 +106,7 @@ def test_the_first_delta_arrives_while_the_model_is_still_writing(
     assert first_delta_at < done_at - 1.0, (first_delta_at, done_at)
     assert "".join(data["text"] for _, data, _ in arrivals[:-1]) == done["response"] == text
     assert done["tokens_charged"] == 100 and done["tokens_remaining"] == 3900
-    assert done["usage"] == {"prompt_tokens": 321, "completion_tokens": 6}
+    assert done["usage"] == {"prompt_tokens": 321, "completion_tokens": 6, "counted": False}
     log = RequestLog.objects.get(user=user)
     assert log.status == "ok" and log.streamed
     assert (log.prompt_tokens, log.completion_tokens) == (321, 6)

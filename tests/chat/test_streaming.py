@@ -65,7 +65,11 @@ def test_a_streamed_chat_is_metered_with_the_models_usage(
 
     _, events = stream(user_api, "count me")
 
-    assert events[-1][1]["usage"] == {"prompt_tokens": 321, "completion_tokens": 3}
+    assert events[-1][1]["usage"] == {
+        "prompt_tokens": 321,
+        "completion_tokens": 3,
+        "counted": False,
+    }
     log = RequestLog.objects.get()
     assert (log.streamed, log.prompt_tokens, log.completion_tokens, log.tokens_charged) == (
         True,
@@ -126,7 +130,7 @@ def test_a_plain_chat_asks_the_model_for_the_whole_answer_and_a_streamed_one_for
     _, events = stream(user_api, "streamed")
 
     assert plain.json()["response"] == "all at once"
-    assert plain.json()["usage"] == {"prompt_tokens": 12, "completion_tokens": 3}
+    assert plain.json()["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "counted": False}
     assert events[-1][1]["response"] == "word by word"
     first, second = openai_model.chat_requests()
     assert not first.json.get("stream") and second.json["stream"] is True

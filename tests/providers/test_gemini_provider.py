@@ -21,7 +21,7 @@ from providers.exceptions import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from providers.types import Completion, Message, Prompt, TextDelta, ToolCall, Usage
+from providers.types import Completion, Message, Options, Prompt, TextDelta, ToolCall, Usage
 from tests.providers.fakes import FakeGemini, Reply
 from tests.providers.samples import (
     ADD_ITEM,
@@ -447,3 +447,50 @@ def test_a_missing_sdk_names_the_install_command(
 
     with pytest.raises(ProviderNotConfigured, match="pip install google-genai"):
         make_provider()
+
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}}
+
+
+def test_a_callers_options_become_gemini_generation_settings(
+    fake_gemini: FakeGemini, make_provider: MakeProvider
+) -> None:
+    options = Options(
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=9999,
+        stop=("END",),
+        seed=5,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": SCHEMA}},
+        tool_choice={"type": "function", "function": {"name": "add_item"}},
+    )
+
+    make_provider().complete(Prompt(messages=ORDER, tools=[ADD_ITEM], options=options))
+
+    body = fake_gemini.last_request.json
+    config = body["generationConfig"]
+    assert config["temperature"] == 0.3
+    assert config["topP"] == 0.9
+    assert config["maxOutputTokens"] == 300  # the deployment's cap, not the caller's 9999
+    assert config["stopSequences"] == ["END"]
+    assert config["seed"] == 5
+    assert (config["presencePenalty"], config["frequencyPenalty"]) == (0.5, -0.5)
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseJsonSchema"] == SCHEMA
+    calling = body["toolConfig"]["functionCallingConfig"]
+    assert (calling["mode"], calling["allowedFunctionNames"]) == ("ANY", ["add_item"])
+
+
+def test_tool_choice_none_and_required_are_gemini_modes(
+    fake_gemini: FakeGemini, make_provider: MakeProvider
+) -> None:
+    modes = []
+    for choice in ("none", "required", "auto"):
+        prompt = Prompt(messages=ORDER, tools=[ADD_ITEM], options=Options(tool_choice=choice))
+        make_provider().complete(prompt)
+        config = fake_gemini.last_request.json.get("toolConfig", {})
+        modes.append(config.get("functionCallingConfig", {}).get("mode"))
+
+    assert modes == ["NONE", "ANY", None]

@@ -15,7 +15,16 @@ from providers.adapters.local import LocalProvider
 from providers.adapters.local.answers import _first_mention, matches
 from providers.base import ProviderConfig
 from providers.text import content_stems, count_tokens
-from providers.types import Completion, Message, Passage, Prompt, TextDelta, ToolCall, ToolSpec
+from providers.types import (
+    Completion,
+    Message,
+    Options,
+    Passage,
+    Prompt,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+)
 from tests.providers.test_local_intents import PIZZERIA_TOOLS
 
 FAQ = Passage(
@@ -479,3 +488,34 @@ def test_a_remembered_fact_is_read_from_what_the_customer_said_not_from_the_answ
     text = local.complete(prompt("What's my garage code?", passages=(unrelated, told))).text
 
     assert text == "Your garage code is 7391 (you told me in an earlier conversation)."
+
+
+def test_stop_sequences_and_max_tokens_cut_the_answer_as_openai_does() -> None:
+    provider = LocalProvider(ProviderConfig("local", "tally-local-1", ("tally-local-1",)))
+    hours = Passage("hours.md", "We open at 9 every day and close at 22 on weekdays.")
+    asked = Prompt(messages=[Message("user", "When do you open?")], passages=[hours])
+    whole = provider.complete(asked).text
+
+    stopped = provider.complete(replace(asked, options=Options(stop=("every",))))
+    short = provider.complete(replace(asked, options=Options(max_tokens=3)))
+
+    assert "every" in whole
+    assert stopped.text == whole[: whole.index("every")]
+    assert stopped.finish_reason == "stop"
+    assert whole.startswith(short.text) and 0 < count_tokens(short.text) <= 3
+    assert (short.finish_reason, short.usage.completion_tokens) == (
+        "length",
+        count_tokens(short.text),
+    )
+
+
+def test_json_modes_and_forced_tool_calls_are_refused_by_name() -> None:
+    provider = LocalProvider(ProviderConfig("local", "tally-local-1", ("tally-local-1",)))
+    forced = {"type": "function", "function": {"name": "add_to_order"}}
+
+    assert provider.unsupported(Options(response_format={"type": "json_object"}), ()) == (
+        "response_format"
+    )
+    assert provider.unsupported(Options(tool_choice=forced), ()) == "tool_choice"
+    assert provider.unsupported(Options(tool_choice="required"), ()) == "tool_choice"
+    assert provider.unsupported(Options(temperature=0.1, tool_choice="none"), ()) is None

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from providers.base import Provider
 from providers.text import count_tokens, hashing_embed
 from providers.types import (
     Completion,
+    Options,
     Prompt,
     StreamEvent,
     TextDelta,
@@ -40,21 +42,35 @@ class LocalProvider(Provider):
         return count_tokens(text)
 
     def complete(self, prompt: Prompt, *, model: str | None = None) -> Completion:
+        if prompt.options.tool_choice == "none":
+            prompt = replace(prompt, tools=())
         reply = respond(prompt)
         calls = tuple(
             _tool_call(call, index, _last_user_text(prompt))
             for index, call in enumerate(reply.calls)
         )
+        text, finish = _within(reply.text, prompt.options)
         return Completion(
-            text=reply.text,
+            text=text,
             provider=self.name,
             model=model or self.config.default_model,
             usage=Usage(
-                prompt_tokens=prompt_tokens(prompt), completion_tokens=_written(reply, calls)
+                prompt_tokens=prompt_tokens(prompt),
+                completion_tokens=_written(replace(reply, text=text), calls),
             ),
             tool_calls=calls,
-            finish_reason="tool_calls" if calls else "stop",
+            finish_reason="tool_calls" if calls else finish,
         )
+
+    def unsupported(self, options: Options, tools: Sequence[ToolSpec]) -> str | None:
+        """It writes plain text, and calls a tool only when the conversation asks for it: JSON
+        modes and forcing a tool call are beyond it. Sampling settings are accepted and change
+        nothing (it is deterministic)."""
+        if (options.response_format or {}).get("type", "text") != "text":
+            return "response_format"
+        if options.tool_choice not in (None, "auto", "none"):
+            return "tool_choice"
+        return None
 
     def stream(self, prompt: Prompt, *, model: str | None = None) -> Iterator[StreamEvent]:
         completion = self.complete(prompt, model=model)
@@ -82,6 +98,20 @@ def prompt_tokens(prompt: Prompt) -> int:
 def _schema_tokens(tool: ToolSpec) -> int:
     schema = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
     return count_tokens(json.dumps(schema, sort_keys=True, default=str))
+
+
+def _within(text: str, options: Options) -> tuple[str, str]:
+    """``text`` cut before the first stop sequence, then to ``max_tokens`` whole words, with the
+    finish reason OpenAI gives for each (``stop``, ``length``)."""
+    cuts = [text.find(stop) for stop in options.stop if stop in text]
+    if cuts:
+        text = text[: min(cuts)]
+    if options.max_tokens is None or count_tokens(text) <= options.max_tokens:
+        return text, "stop"
+    pieces = split_for_streaming(text)
+    while pieces and count_tokens("".join(pieces)) > options.max_tokens:
+        pieces.pop()
+    return "".join(pieces).rstrip(), "length"
 
 
 def split_for_streaming(text: str) -> list[str]:

@@ -130,7 +130,7 @@ def _response(
                 part["thoughtSignature"] = base64.b64encode(call.signature).decode()
             parts.append(part)
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
-    prompt_tokens, completion_tokens = reply.usage
+    prompt_tokens, completion_tokens = reply.usage or (0, 0)
     usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
     if final:
         candidate["finishReason"] = _FINISH_REASONS.get(reply.finish_reason or "stop", "STOP")

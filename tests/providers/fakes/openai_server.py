@@ -137,7 +137,9 @@ def _finish(reply: Reply) -> str:
     return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
 
 
-def _usage(reply: Reply) -> dict[str, int]:
+def _usage(reply: Reply) -> dict[str, int] | None:
+    if reply.usage is None:  # a server that reports none (llama.cpp's, streaming)
+        return None
     prompt, completion = reply.usage
     return {
         "prompt_tokens": prompt,
@@ -210,7 +212,7 @@ def _chunks(reply: Reply, model: str, include_usage: bool) -> Iterator[str]:
             piece = arguments[start : start + 5]
             yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
     yield chunk({}, _finish(reply))
-    if include_usage:
+    if include_usage and reply.usage is not None:
         yield json.dumps(
             {
                 "id": "chatcmpl-fake",

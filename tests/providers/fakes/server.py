@@ -42,7 +42,7 @@ class Reply:
 
     text: str = ""
     tool_calls: list[FakeToolCall] = field(default_factory=list)
-    usage: tuple[int, int] = (11, 7)
+    usage: tuple[int, int] | None = (11, 7)  # None: the server reports no usage
     thinking_tokens: int = 0
     status: int = 200
     message: str = ""
