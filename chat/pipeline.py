@@ -206,7 +206,9 @@ def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
                 messages=turn.messages,
                 options=turn.options,
             )
-        reads, store = _cache_keys(turn, ctx.prompt) if settings.CHAT_CACHE_TTL else ((), "")
+        # A plain model's answer is the client's to sample again (its temperature, its seed).
+        cached_turn = settings.CHAT_CACHE_TTL and not turn.plain
+        reads, store = _cache_keys(turn, ctx.prompt) if cached_turn else ((), "")
         found = cache.get_many(reads) if reads else {}
         cached = next((found[key] for key in reads if key in found), None)
         if cached is not None:
@@ -218,7 +220,9 @@ def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
             source = Message.Source.PROVIDER
             # Answers that ran tools depend on more than the prompt (the order changed);
             # calls for the client to run are not an answer to replay.
-            if store and not results and not completion.tool_calls:
+            # nor is a fallback model's answer the asked model's.
+            asked = completion.provider == turn.provider
+            if store and asked and not results and not completion.tool_calls:
                 cache.set(store, asdict(completion), timeout=settings.CHAT_CACHE_TTL)
         orders = [result["order"] for result in results if result.get("order")]
         answer = _finish(
@@ -281,10 +285,14 @@ def _ask(turn: Turn, prompt: Prompt) -> Generator[TextDelta, None, Completion]:
     """One round of the model: streamed when the client reads a stream; otherwise asked for the
     whole answer at once, which spares the SDK parsing a stream chunk by chunk (see
     bench/README.md, "Under real model latency")."""
+    # A plain model is the one the client named: no other answers in its place.
+    provider, model, fallbacks = turn.provider, turn.model, not turn.plain
     if not turn.streamed:
-        return _counted(prompt, registry.complete(prompt, provider=turn.provider, model=turn.model))
+        answer = registry.complete(prompt, provider=provider, model=model, fallbacks=fallbacks)
+        return _counted(prompt, answer)
     completion: Completion | None = None
-    for event in registry.stream(prompt, provider=turn.provider, model=turn.model):
+    events = registry.stream(prompt, provider=provider, model=model, fallbacks=fallbacks)
+    for event in events:
         if isinstance(event, TextDelta):
             yield event
         else:
@@ -297,7 +305,7 @@ def _ask(turn: Turn, prompt: Prompt) -> Generator[TextDelta, None, Completion]:
 def _counted(prompt: Prompt, completion: Completion) -> Completion:
     """The completion, with its usage counted by Tally when the server reported none (some
     OpenAI-compatible servers leave it out of streamed answers)."""
-    if completion.usage.total_tokens or not (completion.text or completion.tool_calls):
+    if completion.usage.total_tokens:
         return completion
     usage = registry.get(completion.provider).count_usage(prompt, completion)
     return replace(completion, usage=usage, usage_counted=True)
@@ -385,7 +393,9 @@ def _finish(
                 user=turn.user, amount=turn.charged, reference=turn.reference, note="cache hit"
             ).balance_after
     # After the response, the exchange becomes a memory only this user can recall later.
-    remember_later(question_id=turn.question_id, answer_id=reply.pk)
+    # (A plain model's exchange is the client's own business: it is not recalled.)
+    if not turn.plain:
+        remember_later(question_id=turn.question_id, answer_id=reply.pk)
     return Answer(
         message=turn.text,
         response=completion.text,

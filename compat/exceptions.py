@@ -12,6 +12,7 @@ restates it as `{"error": {"message", "type", "param", "code"}}`:
 | a parameter Tally cannot take | 400    | `invalid_request_error` | `unsupported_parameter` |
 | other 400s (`param` named)    | 400    | `invalid_request_error` | Tally's code            |
 | 429 throttled                 | 429    | `requests`              | `rate_limit_exceeded`   |
+| the model's server refused it | 400    | `invalid_request_error` | `provider_invalid_request` |
 | 5xx (model failed, busy)      | same   | `server_error`          | Tally's code            |
 """
 
@@ -54,6 +55,8 @@ def openai_error(http_status: int, body: dict[str, Any]) -> tuple[int, dict[str,
         code = "invalid_api_key"
     elif http_status == status.HTTP_429_TOO_MANY_REQUESTS:
         kind, code = "requests", "rate_limit_exceeded"
+    elif code == "provider_invalid_request":  # the request's parameters, most likely
+        http_status = status.HTTP_400_BAD_REQUEST
     elif http_status >= 500:
         kind = "server_error"
     if code == "model_not_found":
@@ -72,14 +75,40 @@ def openai_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
     error = response.data["error"]
     # OpenAI's SDK retries 429s and 5xx unless told not to: an empty wallet will not fill up
     # by itself, and a 504 after a whole model timeout is not worth two more.
-    if error["type"] == "insufficient_quota" or response.status_code == 504:
+    if error["type"] == "insufficient_quota" or response.status_code in (400, 504):
         response["x-should-retry"] = "false"
     return response
 
 
-def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The site's 404 handler: in OpenAI's shape under `/v1/`, `core.errors`' elsewhere."""
+# The site's error handlers (config/urls.py): in OpenAI's shape under `/v1/`, `core.errors`'
+# everywhere else.
+
+
+def _openai(request: HttpRequest, status_code: int, detail: str, code: str) -> JsonResponse | None:
     if not request.path.startswith("/v1/"):
-        return errors.page_not_found(request, exception)
-    _, body = openai_error(404, {"detail": f"Unknown path {request.path}.", "code": "not_found"})
-    return JsonResponse(body, status=404)
+        return None
+    _, body = openai_error(status_code, {"detail": detail, "code": code})
+    return JsonResponse(body, status=status_code)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    detail = f"Unknown path {request.path}."
+    return _openai(request, 404, detail, "not_found") or errors.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _openai(request, 400, "Bad request.", "bad_request") or errors.bad_request(
+        request, exception
+    )
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return _openai(
+        request, 403, "Permission denied.", "permission_denied"
+    ) or errors.permission_denied(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _openai(request, 500, "Internal server error.", "server_error") or errors.server_error(
+        request
+    )

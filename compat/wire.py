@@ -113,7 +113,7 @@ def parse(data: Any) -> Parsed:
     if not isinstance(model, str) or not model:
         raise Invalid("You must provide a model parameter.", field="model")
     choice = choose(model)
-    if data.get("n", 1) != 1:
+    if data.get("n") not in (None, 1):
         raise UnsupportedParameter("Only one choice (n=1) is generated.", parameter="n")
     tools = _tools(data.get("tools"))
     if not choice.plain:
@@ -228,7 +228,8 @@ def _tool_choice(value: Any, tools: Sequence[ToolSpec]) -> str | Mapping[str, An
         return str(value)
     name = None
     if isinstance(value, Mapping) and value.get("type") == "function":
-        name = (value.get("function") or {}).get("name")
+        function = value.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
     if not isinstance(name, str) or name not in {tool.name for tool in tools}:
         raise Invalid(
             "tool_choice must be 'auto', 'none', 'required' or a function among the tools.",
@@ -286,6 +287,8 @@ def _messages(value: Any, *, plain: bool) -> tuple[Message, ...]:
                 "role must be one of system, developer, user, assistant, tool.", field=field
             )
         content = _text(item.get("content"), f"{field}.content")
+        if "\x00" in content:  # PostgreSQL cannot store it; `/api/chat/` refuses it too
+            raise Invalid("Null characters are not allowed.", field=f"{field}.content")
         if role in ("tool",) or item.get("tool_calls"):
             if not plain:
                 raise Invalid(
@@ -314,31 +317,56 @@ def _messages(value: Any, *, plain: bool) -> tuple[Message, ...]:
             "The last message must be the user's" + (" or a tool result." if plain else "."),
             field="messages",
         )
+    latest = f"messages[{len(messages) - 1}].content"
+    if not last.content.strip():
+        raise Invalid("The last message may not be blank.", field=latest)
     if len(last.content) > settings.CHAT_MAX_CHARS:
         raise Invalid(
-            f"The last message has more than {settings.CHAT_MAX_CHARS} characters.",
-            field=f"messages[{len(messages) - 1}].content",
+            f"The last message has more than {settings.CHAT_MAX_CHARS} characters.", field=latest
+        )
+    if (total := sum(len(m.content) for m in messages)) > max_conversation_chars():
+        raise Invalid(
+            f"The messages hold {total} characters; at most {max_conversation_chars()} fit "
+            "one chat's price (CHAT_MAX_CHARS plus CHAT_HISTORY_TOKEN_BUDGET's worth).",
+            field="messages",
         )
     return tuple(messages)
 
 
+def max_conversation_chars() -> int:
+    """The most text a request's messages may hold: what one `/api/chat/` turn can send a
+    model (its message, and its history budget at about four characters a token)."""
+    return settings.CHAT_MAX_CHARS + 4 * settings.CHAT_HISTORY_TOKEN_BUDGET
+
+
 def _calls(value: Any, field: str) -> tuple[ToolCall, ...]:
+    """An assistant message's earlier tool calls, with their arguments as the model wrote
+    them (a call cut short by a length limit is sent back as it was)."""
     if value is None:
         return ()
     calls = []
     for index, call in enumerate(value if isinstance(value, list) else [None]):
         function = call.get("function") if isinstance(call, Mapping) else None
-        try:
-            arguments = json.loads(function["arguments"] or "{}")  # type: ignore[index]
-            name, id_ = function["name"], call["id"]  # type: ignore[index]
-        except (TypeError, KeyError, ValueError):
-            arguments, name, id_ = None, None, None
-        if not (isinstance(arguments, dict) and isinstance(name, str) and isinstance(id_, str)):
+        if not isinstance(function, Mapping):
+            function = {}
+        name, raw, id_ = function.get("name"), function.get("arguments"), (call or {}).get("id")
+        if not (isinstance(name, str) and isinstance(raw, str) and isinstance(id_, str)):
             raise Invalid(
-                "A tool call needs an id, a function name and JSON object arguments.",
+                "A tool call needs an id, a function name and its arguments as a string.",
                 field=f"{field}[{index}]",
             )
-        calls.append(ToolCall(id=id_, name=name, arguments=arguments))
+        try:
+            arguments = json.loads(raw or "{}")
+        except ValueError:
+            arguments = {}
+        calls.append(
+            ToolCall(
+                id=id_,
+                name=name,
+                arguments=arguments if isinstance(arguments, dict) else {},
+                raw=raw,
+            )
+        )
     return tuple(calls)
 
 
@@ -394,9 +422,11 @@ def usage(counts: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _finish(answer: Answer) -> str:
+    reason = answer.finish_reason
+    if reason == "length":  # even with tool calls: their arguments may be cut short
+        return reason
     if answer.tool_calls:
         return "tool_calls"
-    reason = answer.finish_reason
     return reason if reason in ("stop", "length", "content_filter") else "stop"
 
 
@@ -405,7 +435,7 @@ def _wire_calls(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
         {
             "id": call.id,
             "type": "function",
-            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            "function": {"name": call.name, "arguments": call.raw or json.dumps(call.arguments)},
         }
         for call in calls
     ]

@@ -30,7 +30,8 @@ urlpatterns = [
     path("", include("web.urls")),
 ]
 
-handler400 = "core.errors.bad_request"
-handler403 = "core.errors.permission_denied"
+# compat's: in OpenAI's shape under /v1/, core.errors' everywhere else.
+handler400 = "compat.exceptions.bad_request"
+handler403 = "compat.exceptions.permission_denied"
 handler404 = "compat.exceptions.page_not_found"
-handler500 = "core.errors.server_error"
+handler500 = "compat.exceptions.server_error"

@@ -201,14 +201,19 @@ def resolve(provider: str | None = None, model: str | None = None) -> tuple[Prov
 
 
 def complete(
-    prompt: Prompt, *, provider: str | None = None, model: str | None = None
+    prompt: Prompt,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    fallbacks: bool = True,
 ) -> Completion:
-    """Complete with the chosen provider, falling back on retryable errors (``LLM_FALLBACKS``)."""
+    """Complete with the chosen provider, falling back on retryable errors (``LLM_FALLBACKS``)
+    unless ``fallbacks`` is off."""
     primary, model_name = resolve(provider, model)
     try:
         return primary.complete(prompt, model=model_name)
     except ProviderError as err:
-        if not err.retryable:
+        if not (err.retryable and fallbacks):
             raise
         failed, last_error = primary.name, err
     for fallback in _fallbacks(primary.name):
@@ -221,7 +226,11 @@ def complete(
 
 
 def stream(
-    prompt: Prompt, *, provider: str | None = None, model: str | None = None
+    prompt: Prompt,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    fallbacks: bool = True,
 ) -> Iterator[StreamEvent]:
     """Stream from the chosen provider; fall back only while nothing has been yielded.
 
@@ -230,11 +239,11 @@ def stream(
     so a later failure is raised as is.
     """
     primary, model_name = resolve(provider, model)
-    return _stream_with_fallbacks(prompt, primary, model_name)
+    return _stream_with_fallbacks(prompt, primary, model_name, fallbacks)
 
 
 def _stream_with_fallbacks(
-    prompt: Prompt, primary: Provider, model_name: str
+    prompt: Prompt, primary: Provider, model_name: str, fallbacks: bool
 ) -> Iterator[StreamEvent]:
     started = False
     try:
@@ -243,7 +252,7 @@ def _stream_with_fallbacks(
             yield event
         return
     except ProviderError as err:
-        if started or not err.retryable:
+        if started or not (err.retryable and fallbacks):
             raise
         failed, last_error = primary.name, err
     for fallback in _fallbacks(primary.name):

@@ -16,6 +16,9 @@ class ToolCall:
     id: str
     name: str
     arguments: Mapping[str, Any]
+    # The arguments as the model wrote them, when a vendor sent JSON text: what a client of the
+    # OpenAI-compatible API gets back (cut short by a length limit, it may not parse).
+    raw: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ class OpenAIProvider(Provider):
                 arguments[:200],
             )
             parsed = {}
-        return ToolCall(id=call_id, name=name, arguments=parsed)
+        return ToolCall(id=call_id, name=name, arguments=parsed, raw=arguments)
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:
@@ -274,7 +274,10 @@ def _message(message: Message) -> dict[str, Any]:
                 {
                     "id": call.id,
                     "type": "function",
-                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                    "function": {
+                        "name": call.name,
+                        "arguments": call.raw or json.dumps(call.arguments),
+                    },
                 }
                 for call in message.tool_calls
             ],

@@ -3,6 +3,7 @@ maps to the right exception, and never a charge or a stored row."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from accounts import services as accounts
 from accounts.models import User
 from billing.selectors import balance_of
 from chat.models import Conversation
-from tests.providers.fakes import FakeOpenAI
+from retrieval.models import Chunk
+from tests.providers.fakes import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +60,14 @@ def error_of(response: Any) -> dict[str, Any]:
         ({"messages": HELLO, "max_tokens": 0}, "max_tokens", "invalid"),
         ({"messages": HELLO, "response_format": {"type": "yaml"}}, "response_format", "invalid"),
         ({"messages": [{"role": "user", "content": "x" * 4001}]}, "messages[0].content", "invalid"),
+        ({"messages": [{"role": "user", "content": " "}]}, "messages[0].content", "invalid"),
+        ({"messages": [{"role": "user", "content": None}]}, "messages[0].content", "invalid"),
+        ({"messages": [{"role": "user", "content": "a\x00b"}]}, "messages[0].content", "invalid"),
+        (
+            {"messages": [{"role": "system", "content": "x" * 20_000}, *HELLO]},
+            "messages",
+            "invalid",
+        ),
     ],
 )
 def test_a_bad_request_names_its_parameter_and_charges_nothing(
@@ -75,19 +85,22 @@ def test_a_bad_request_names_its_parameter_and_charges_nothing(
 
 def test_a_plain_model_checks_tool_turns_against_the_calls_before_them(bearer: APIClient) -> None:
     orphan = [*HELLO, {"role": "tool", "tool_call_id": "call_9", "content": "{}"}]
-    bad_call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "[1]"}}
+    bad_call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {}}}
     calls = [*HELLO, {"role": "assistant", "content": None, "tool_calls": [bad_call]}, *HELLO]
     forced = {"type": "function", "function": {"name": "missing"}}
+    unnamed = {"type": "function", "function": "f"}
 
     responses = [
         complete(bearer, model="local/tally-local-1", messages=orphan),
         complete(bearer, model="local/tally-local-1", messages=calls),
         complete(bearer, model="local/tally-local-1", messages=HELLO, tool_choice=forced),
+        complete(bearer, model="local/tally-local-1", messages=HELLO, tool_choice=unnamed),
     ]
 
     assert [error_of(r)["param"] for r in responses] == [
         "messages[1].tool_call_id",
         "messages[1].tool_calls[0]",
+        "tool_choice",
         "tool_choice",
     ]
 
@@ -177,3 +190,89 @@ def test_the_assistant_keeps_the_clients_history_to_the_stored_historys_limits(
     assert sent[0]["role"] == "system" and sent[0]["content"].endswith("Be terse.")
     turns = [m["content"] for m in sent[1:] if not m["content"].startswith("<passages>")]
     assert turns == ["turn 26", "turn 27", "turn 28", "turn 29", "Hello"]
+
+
+@pytest.fixture
+def vendor(settings: Any) -> Any:
+    """The fake OpenAI server as `openai/gpt-fake`, the local assistant as the fallback."""
+    with FakeOpenAI() as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_MODEL = "gpt-fake"
+        settings.LLM_FALLBACKS = ["local"]
+        yield fake
+
+
+def test_a_plain_model_is_asked_every_time_and_never_stood_in_for(
+    bearer: APIClient, vendor: FakeOpenAI, user: User
+) -> None:
+    vendor.enqueue(Reply.answer("first sample"), Reply.answer("second sample"))
+    vendor.enqueue(Reply.failure(503))
+    ask = {"model": "openai/gpt-fake", "messages": HELLO, "temperature": 1.2, "n": None}
+
+    answers = [complete(bearer, **ask) for _ in range(3)]
+
+    texts = [r.json()["choices"][0]["message"]["content"] for r in answers[:2]]
+    assert texts == ["first sample", "second sample"]  # not the cache's first answer again
+    assert answers[2].status_code == 502  # not the local assistant's answer in its place
+    assert error_of(answers[2])["type"] == "server_error"
+    assert len(vendor.chat_requests()) == 3
+    assert balance_of(user=user) == 4000 - 200
+    assert not Chunk.objects.filter(kind=Chunk.Kind.MEMORY).exists()  # not recalled later
+
+
+def test_a_tool_call_cut_short_comes_back_as_written_with_finish_reason_length(
+    bearer: APIClient, vendor: FakeOpenAI
+) -> None:
+    vendor.enqueue(
+        Reply.tool_call("get_weather", '{"city": "Par', id="call_1", finish_reason="length")
+    )
+    tool = {"type": "function", "function": {"name": "get_weather"}}
+
+    choice = complete(bearer, model="openai/gpt-fake", messages=HELLO, tools=[tool]).json()[
+        "choices"
+    ][0]
+
+    assert choice["finish_reason"] == "length"
+    assert choice["message"]["tool_calls"][0]["function"]["arguments"] == '{"city": "Par'
+
+
+def test_a_model_server_refusing_the_parameters_is_a_400_not_retried(
+    bearer: APIClient, vendor: FakeOpenAI, user: User
+) -> None:
+    vendor.enqueue(Reply.failure(400, "temperature is not supported with this model"))
+
+    response = complete(bearer, model="openai/gpt-fake", messages=HELLO, temperature=0.5)
+
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "provider_invalid_request"
+    assert response["x-should-retry"] == "false"
+    assert balance_of(user=user) == 4000  # refunded
+
+
+def test_usage_is_counted_even_for_an_empty_answer(bearer: APIClient, vendor: FakeOpenAI) -> None:
+    vendor.enqueue(Reply.answer("", usage=None))
+
+    response = complete(bearer, model="openai/gpt-fake", messages=HELLO)
+
+    assert response["Tally-Usage"] == "counted"
+    assert response.json()["usage"]["prompt_tokens"] > 0
+
+
+def test_djangos_own_error_pages_are_openai_errors_under_v1_only() -> None:
+    from django.test import RequestFactory
+
+    from compat import exceptions
+
+    under, elsewhere = RequestFactory().get("/v1/chat/completions"), RequestFactory().get("/x/")
+    pages = [
+        exceptions.bad_request(under, ValueError()),
+        exceptions.permission_denied(under, ValueError()),
+        exceptions.server_error(under),
+    ]
+
+    assert [(p.status_code, json.loads(p.content)["error"]["code"]) for p in pages] == [
+        (400, "bad_request"),
+        (403, "permission_denied"),
+        (500, "server_error"),
+    ]
+    assert exceptions.server_error(elsewhere)["Content-Type"].startswith("text/html")
