@@ -358,3 +358,24 @@ def test_fifty_concurrent_calls_with_ten_affordable_charge_exactly_ten(
     assert balance_of(user=user) == 0
     assert sorted(charges(user)) == sorted([-(4000 - 10 * PRICE)] + [-PRICE] * 10)
     wait_for(lambda: RequestLog.objects.filter(user=user).count() == 10)
+
+
+def test_the_async_client_streams_too(server: LiveServer) -> None:
+    user, _, key = sdk(server, "async-stream")
+    client = openai.AsyncOpenAI(api_key=key, base_url=f"{server.url}/v1", max_retries=0)
+
+    async def stream() -> list[Any]:
+        chunks = await client.chat.completions.create(
+            model="tally-assistant",
+            messages=[{"role": "user", "content": "Is delivery free?"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        return [chunk async for chunk in chunks]
+
+    chunks = asyncio.run(stream())
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == Message.objects.get(conversation__user=user, role="assistant").content != ""
+    assert chunks[-1].usage.total_tokens > 0
+    assert balance_of(user=user) == 4000 - PRICE
