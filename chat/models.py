@@ -148,3 +148,16 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class LiveSocket(models.Model):
+    """A chat WebSocket open somewhere, for `WS_MAX_SOCKETS_PER_USER` across workers and
+    machines. Its worker refreshes `seen_at`; a row not seen for a while was left by a worker
+    that died, and no longer counts (`chat.sockets`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.channel_name

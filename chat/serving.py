@@ -13,7 +13,7 @@ import logging
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
@@ -32,6 +32,7 @@ from core.db import release_connections
 from providers.types import TextDelta
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The header in the OpenAPI document, for every view that serves turns.
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -43,18 +44,18 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 @dataclass(frozen=True)
-class Wire:
+class Wire(Generic[T]):
     """How one API writes a turn. ``body`` is the whole answer's JSON, stored for replays; a
     stream is ``opening``, a ``delta`` per piece of text, then ``closing`` (made from the
     body, so a replayed stream ends as the first did), or ``failure`` (the error and the
     balance after the refund). ``headers`` go on a plain response."""
 
     body: Callable[[pipeline.Turn, pipeline.Answer], dict[str, Any]]
-    opening: Callable[[pipeline.Turn], Iterator[bytes]]
-    delta: Callable[[pipeline.Turn, str], bytes]
-    closing: Callable[[dict[str, Any]], Iterator[bytes]]
-    replay: Callable[[dict[str, Any]], Iterator[bytes]]
-    failure: Callable[[BaseException, int], bytes]
+    opening: Callable[[pipeline.Turn], Iterator[T]]
+    delta: Callable[[pipeline.Turn, str], T]
+    closing: Callable[[dict[str, Any]], Iterator[T]]
+    replay: Callable[[dict[str, Any]], Iterator[T]]
+    failure: Callable[[BaseException, int], T]
     headers: Callable[[dict[str, Any]], dict[str, str]] = lambda body: {}
 
 
@@ -63,7 +64,7 @@ def serve(
     *,
     begin: Callable[[], pipeline.Turn],
     stream: bool,
-    wire: Wire,
+    wire: Wire[bytes],
 ) -> Response | StreamingHttpResponse:
     """Charge and answer one turn (``begin`` validates and charges) as ``wire`` writes it."""
     claim = _claim(request)
@@ -101,13 +102,52 @@ def serve(
 
 
 def _claim(request: Request) -> IdempotencyKey | idempotency.Replay | None:
+    user: User = request.user  # type: ignore[assignment]
     key = request.headers.get("Idempotency-Key")
+    return claim_key(user, key, request.data, field="Idempotency-Key")
+
+
+def claim_key(
+    user: User, key: Any, payload: Any, *, field: str = "idempotency_key"
+) -> IdempotencyKey | idempotency.Replay | None:
+    """`idempotency.claim` for a key a client may have sent (checked, named ``field`` in the
+    error), or ``None`` without one."""
     if key is None:
         return None
-    if not 1 <= len(key) <= 255:
-        raise ValidationError({"Idempotency-Key": ["Must be 1 to 255 characters."]})
-    user: User = request.user  # type: ignore[assignment]
-    return idempotency.claim(user=user, key=key, payload=request.data)
+    if not isinstance(key, str) or not 1 <= len(key) <= 255:
+        raise ValidationError({field: ["Must be 1 to 255 characters."]})
+    return idempotency.claim(user=user, key=key, payload=payload)
+
+
+def events(
+    turn: pipeline.Turn, claim: IdempotencyKey | None, slot: inflight.Slot, wire: Wire[T]
+) -> Iterator[T]:
+    """A charged turn's stream as ``wire`` writes it; completes or releases ``claim`` and
+    gives ``slot`` back when it ends."""
+    try:
+        opened = answered = False
+        for event in pipeline.answer_stream(turn):
+            # Opened inside the loop: a client gone by then leaves the answer still
+            # produced and stored (`pipeline.answer_stream`), not pending until refunded.
+            if not opened:
+                opened = True
+                yield from wire.opening(turn)
+            if isinstance(event, TextDelta):
+                yield wire.delta(turn, event.text)
+            else:
+                answered = True
+                body = wire.body(turn, event)
+                if claim is not None:
+                    idempotency.complete(claim, status=200, body=body)
+                yield from wire.closing(body)
+    except Exception as exc:  # refunded by the pipeline; tell the client why
+        if claim is not None:
+            idempotency.release(claim)
+        if answered:  # not the pipeline's failure (it logs and refunds those): ours
+            log.exception("chat turn %s was answered but not sent", turn.reference)
+        yield wire.failure(exc, balance_of(user=turn.user))
+    finally:
+        slot.release()
 
 
 def _stream(
@@ -115,35 +155,9 @@ def _stream(
     turn: pipeline.Turn,
     claim: IdempotencyKey | None,
     slot: inflight.Slot,
-    wire: Wire,
+    wire: Wire[bytes],
 ) -> StreamingHttpResponse:
-    def events() -> Iterator[bytes]:
-        try:
-            opened = answered = False
-            for event in pipeline.answer_stream(turn):
-                # Opened inside the loop: a client gone by then leaves the answer still
-                # produced and stored (`pipeline.answer_stream`), not pending until refunded.
-                if not opened:
-                    opened = True
-                    yield from wire.opening(turn)
-                if isinstance(event, TextDelta):
-                    yield wire.delta(turn, event.text)
-                else:
-                    answered = True
-                    body = wire.body(turn, event)
-                    if claim is not None:
-                        idempotency.complete(claim, status=200, body=body)
-                    yield from wire.closing(body)
-        except Exception as exc:  # refunded by the pipeline; tell the client why
-            if claim is not None:
-                idempotency.release(claim)
-            if answered:  # not the pipeline's failure (it logs and refunds those): ours
-                log.exception("chat turn %s was answered but not sent", turn.reference)
-            yield wire.failure(exc, balance_of(user=turn.user))
-        finally:
-            slot.release()
-
-    stream = events()
+    stream = events(turn, claim, slot, wire)
     # A stream the server never starts (its client left first) never runs its `finally`.
     weakref.finalize(stream, slot.release)
     # The events are produced in another thread (ASGI) or later: this one's connection

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections
 from django.http import StreamingHttpResponse
@@ -21,6 +21,7 @@ from django.http import StreamingHttpResponse
 log = logging.getLogger(__name__)
 
 _END = object()
+T = TypeVar("T")
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -28,7 +29,7 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def in_thread(events: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def in_thread(events: Iterator[T]) -> AsyncIterator[T]:
     """Iterate a blocking iterator in its own thread, yielding each item as soon as it exists."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()

@@ -178,6 +178,33 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
         **CACHES["default"].get("OPTIONS", {}),
     }
 
+# The channel layer carries a conversation's live events to every WebSocket open on it (chat/
+# consumers.py). In memory it reaches the sockets of one worker; Redis (CHANNEL_LAYER_URL, by
+# default the Redis of CACHE_URL, its keys prefixed "tally") reaches every worker and machine.
+_CACHE_URL = env.str("CACHE_URL", default="")
+_CACHE_REDIS = _CACHE_URL if _CACHE_URL.startswith(("redis://", "rediss://")) else ""
+CHANNEL_LAYER_URL = env.str("CHANNEL_LAYER_URL", default=_CACHE_REDIS)
+# A socket's queue holds 1,000 events (Channels' default, 100, drops the rest of a long answer
+# sent to a slow client).
+if CHANNEL_LAYER_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [CHANNEL_LAYER_URL], "prefix": "tally", "capacity": 1000},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000},
+        }
+    }
+WS_MAX_SOCKETS_PER_USER = positive_int("WS_MAX_SOCKETS_PER_USER", 10)
+WS_AUTH_TIMEOUT_S = positive_int("WS_AUTH_TIMEOUT_S", 10)
+WS_IDLE_TIMEOUT_S = positive_int("WS_IDLE_TIMEOUT_S", 300)
+WS_HEARTBEAT_S = positive_int("WS_HEARTBEAT_S", 30)
+
 # --- Accounts and billing ---------------------------------------------------------------------
 
 SIGNUP_TOKENS = non_negative_int("SIGNUP_TOKENS", 4000)

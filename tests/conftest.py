@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from accounts import services as accounts
 from accounts.models import User
 from orders import catalog
 from tests import live_server
+from tests.production.server import RedisServer, redis_server
 
 PASSWORD = "correct-horse-battery-staple"
 _names = itertools.count(1)
@@ -114,3 +116,13 @@ def user_api(user: User) -> APIClient:
 @pytest.fixture
 def staff_api(staff: User) -> APIClient:
     return client_for(staff)
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of the tests' own, on a free port (skipped without one: `make
+    test-services` installs it)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server (make test-services installs it)")
+    with redis_server(tmp_path_factory.mktemp("redis")) as running:
+        yield running

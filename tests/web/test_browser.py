@@ -24,6 +24,7 @@ from django.test import override_settings
 
 from accounts.models import User
 from billing.services import charge
+from chat.models import Conversation
 from orders.models import Order
 from tests.live_server import ROOT, LiveServer, live_server
 
@@ -130,14 +131,27 @@ class Tab:
 def open_page(browser: Browser, server: LiveServer) -> Iterator[Callable[..., Tab]]:
     contexts = []
 
-    def open_(viewport: dict[str, int], **options: Any) -> Tab:
-        context = browser.new_context(viewport=viewport, **options)  # type: ignore[arg-type]
-        contexts.append(context)
+    def open_(
+        viewport: dict[str, int],
+        *,
+        websocket: bool = True,
+        beside: Tab | None = None,
+        **options: Any,
+    ) -> Tab:
+        """A page of the app; ``beside`` another tab opens it in the same browser (the same
+        signed-in user); without ``websocket`` the page has none and chats over HTTP."""
+        if beside is None:
+            context = browser.new_context(viewport=viewport, **options)  # type: ignore[arg-type]
+            contexts.append(context)
+        else:
+            context = beside.page.context
         page = context.new_page()
         tab = Tab(page)
         page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda exc: tab.errors.append(f"uncaught: {exc}"))
         page.add_init_script(RECORD_ANSWER_TEXT)
+        if not websocket:
+            page.add_init_script("delete window.WebSocket;")
         page.goto(server.url + "/")
         return tab
 
@@ -300,10 +314,28 @@ def test_on_a_phone_the_chat_works_with_the_keyboard_alone(
     tab.assert_no_console_errors()
 
 
-def test_out_of_tokens_slow_down_and_provider_failures_are_explained(
+@pytest.mark.parametrize("websocket", [True, False], ids=["websocket", "http"])
+def test_out_of_tokens_is_explained_over_either_transport(
+    open_page: Callable[..., Tab], websocket: bool
+) -> None:
+    tab = open_page(DESKTOP, websocket=websocket)
+    page = tab.page
+    register(page, f"ivan-{websocket}")
+    charge(user=User.objects.get(username=f"ivan-{websocket}"), amount=3950)
+    notice = page.locator("#notice")
+
+    say(page, "hello")
+
+    expect(notice).to_contain_text("costs 100 and your balance is 50")
+    expect(balance(page)).to_have_text("50")
+    expect(page.locator(".message.assistant").last).to_have_class(re.compile("failed"))
+    tab.assert_no_console_errors(expected=r"status of 402")
+
+
+def test_slow_down_and_provider_failures_over_http_are_explained(
     open_page: Callable[..., Tab],
 ) -> None:
-    tab = open_page(DESKTOP)
+    tab = open_page(DESKTOP, websocket=False)
     page = tab.page
     register(page, "olga")
     charge(user=User.objects.get(username="olga"), amount=3950)
@@ -359,3 +391,32 @@ def test_out_of_tokens_slow_down_and_provider_failures_are_explained(
     expect(balance(page)).to_have_text("50")
     screenshot(page, "desktop-errors")
     tab.assert_no_console_errors(expected=r"status of (402|429|504)")
+
+
+def test_two_pages_of_one_shopper_both_show_the_answer_as_it_streams(
+    open_page: Callable[..., Tab],
+) -> None:
+    first = open_page(DESKTOP)
+    register(first.page, "lena")
+    say(first.page, "Hello! My name is Lena.")
+    second = open_page(DESKTOP, beside=first)
+    conversation = Conversation.objects.get(user__username="lena")
+    conversations = second.page.get_by_role("navigation", name="Conversations")
+    conversations.get_by_role("button", name=re.compile("Hello! My name is Lena")).click()
+    expect(second.page.locator("#chat")).to_have_attribute("data-live", str(conversation.pk))
+    expect(first.page.locator("#chat")).to_have_attribute("data-live", str(conversation.pk))
+
+    answer = say(first.page, "What did I just say?")
+
+    final = answer.locator(".text").inner_text()
+    assert "Hello! My name is Lena." in final
+    theirs = second.page.locator(".message.assistant").last
+    expect(theirs).not_to_have_class(re.compile(r"\bpending\b"))
+    expect(theirs.locator(".text")).to_have_text(final)
+    expect(second.page.locator(".message.user .text").last).to_have_text("What did I just say?")
+    seen = [t for t in second.page.evaluate("window.__answerTexts") if t and t != final]
+    assert len(seen) >= 2 and all(final.startswith(t) for t in seen), seen  # it grew there too
+    expect(balance(second.page)).to_have_text("3800")
+    screenshot(second.page, "desktop-second-page-live")
+    first.assert_no_console_errors()
+    second.assert_no_console_errors()

@@ -93,6 +93,150 @@
     }
   }
 
+  // --- the live socket ------------------------------------------------------------------------------
+  // Chats go over one WebSocket when it is open, so every page of the user that shows the same
+  // conversation sees each question and its answer as they are written; without one (no
+  // WebSocket, or it is down) they go over HTTP with Server-Sent Events, as before.
+
+  const WS_STATUS = {
+    insufficient_tokens: 402,
+    throttled: 429,
+    provider_unavailable: 502,
+    provider_auth_failed: 502,
+    provider_invalid_request: 502,
+    provider_error: 502,
+    provider_not_configured: 503,
+    provider_rate_limited: 503,
+    overloaded: 503,
+    database_unavailable: 503,
+    provider_timeout: 504,
+    turn_expired: 504,
+  };
+
+  const live = {
+    socket: null,
+    ready: false,
+    reconnected: false,
+    retry: 1000,
+    timer: null,
+    pinger: null,
+    turns: new Map(), // this page's questions in flight, by turn id: { bubble, resolve, reject }
+    remote: new Map(), // answers to another page's questions, by turn id: their bubbles
+
+    open() {
+      if (!("WebSocket" in window) || !state.token || this.socket) return;
+      const scheme = location.protocol === "https:" ? "wss" : "ws";
+      const socket = new WebSocket(`${scheme}://${location.host}/ws/chat/`, ["tally", `tally.token.${state.token}`]);
+      this.socket = socket;
+      socket.addEventListener("message", (message) => this.receive(JSON.parse(message.data)));
+      socket.addEventListener("close", (event) => this.closed(socket, event.code));
+    },
+
+    close() {
+      clearTimeout(this.timer);
+      const socket = this.socket;
+      this.reset();
+      this.reconnected = false;
+      if (socket) socket.close(1000);
+    },
+
+    reset() {
+      this.socket = null;
+      this.ready = false;
+      clearInterval(this.pinger);
+      delete $("chat").dataset.live;
+      for (const turn of this.turns.values()) turn.reject(new Error("The connection closed."));
+      this.turns.clear();
+      this.dropRemote();
+    },
+
+    dropRemote() {
+      for (const bubble of this.remote.values()) bubble.classList.remove("pending");
+      this.remote.clear();
+    },
+
+    closed(socket, code) {
+      if (socket !== this.socket) return;
+      this.reset();
+      if (code === 4001 || code === 4029 || !state.token) return; // HTTP serves this page now
+      this.reconnected = true;
+      this.timer = setTimeout(() => this.open(), this.retry);
+      this.retry = Math.min(this.retry * 2, 30000);
+    },
+
+    send(payload) {
+      this.socket.send(JSON.stringify(payload));
+    },
+
+    follow(conversation) {
+      this.dropRemote();
+      if (this.ready) this.send({ type: "follow", conversation });
+    },
+
+    ask(text, bubble) {
+      return new Promise((resolve, reject) => {
+        const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+        this.turns.set(id, { bubble, resolve, reject });
+        this.send({ type: "message", id, message: text, conversation: state.conversation });
+      });
+    },
+
+    receive(event) {
+      if (event.type === "ready") {
+        this.ready = true;
+        this.retry = 1000;
+        // Twice per idle period, so a page left open is not closed as idle.
+        const every = Math.max(1, (event.idle_timeout || 300) / 2) * 1000;
+        this.pinger = setInterval(() => this.ready && this.send({ type: "ping" }), every);
+        this.follow(state.conversation);
+        if (this.reconnected && state.conversation && !state.busy) {
+          // Answers may have been stored while the socket was down.
+          openConversation(state.conversation, $("chat-title").textContent);
+        }
+        return;
+      }
+      if (event.type === "following") {
+        $("chat").dataset.live = String(event.conversation ?? "new");
+        return;
+      }
+      const own = this.turns.get(event.turn);
+      if (own) {
+        if (event.type === "delta") {
+          own.bubble.querySelector(".text").append(document.createTextNode(event.message));
+          own.bubble.scrollIntoView({ block: "end" });
+        } else if (event.type === "done" || event.type === "error") {
+          this.turns.delete(event.turn);
+          own.resolve(event);
+        }
+        return;
+      }
+      if (event.conversation !== state.conversation) return;
+      if (event.type === "user") {
+        addMessage("user", event.message);
+        const bubble = addMessage("assistant", "");
+        bubble.classList.add("pending");
+        this.remote.set(event.turn, bubble);
+        updateEmpty();
+        return;
+      }
+      const bubble = this.remote.get(event.turn);
+      if (!bubble) return;
+      if (event.type === "delta") {
+        bubble.querySelector(".text").append(document.createTextNode(event.message));
+        bubble.scrollIntoView({ block: "end" });
+      } else if (event.type === "done" || event.type === "error") {
+        this.remote.delete(event.turn);
+        bubble.classList.remove("pending");
+        if (event.type === "done") {
+          finished(bubble, event.chat);
+        } else {
+          markFailed(bubble, "No answer.");
+          setBalance(event.tokens_remaining);
+        }
+      }
+    },
+  };
+
   // --- messages for people ------------------------------------------------------------------------
 
   function fieldErrors(body) {
@@ -185,10 +329,12 @@
     $("auth").hidden = true;
     for (const id of ["app", "balance", "who", "logout", "toggle-conversations"]) $(id).hidden = false;
     newChat();
+    live.open();
     await Promise.all([loadConversations(), loadDraftOrder()]);
   }
 
   function signedOut(message) {
+    live.close();
     state.token = null;
     state.conversation = null;
     localStorage.removeItem(TOKEN_KEY);
@@ -269,6 +415,7 @@
   async function openConversation(id, title) {
     if (state.busy) return;
     state.conversation = id;
+    live.follow(id);
     $("chat-title").textContent = title;
     markCurrent();
     closeSidebar();
@@ -293,6 +440,7 @@
   function newChat() {
     if (state.busy) return;
     state.conversation = null;
+    live.follow(null);
     $("chat-title").textContent = "New chat";
     $("messages").replaceChildren();
     notice("");
@@ -365,40 +513,8 @@
     const output = bubble.querySelector(".text");
     updateEmpty();
     try {
-      const response = await fetch(API + "chat/", {
-        method: "POST",
-        headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-        body: JSON.stringify({ message: text, conversation: state.conversation, stream: true }),
-      });
-      if (!response.ok) {
-        const error = new ApiError(response.status, await readJson(response), response.headers);
-        if (response.status === 401) signedOut("Your session has ended. Please log in again.");
-        throw error;
-      }
-      if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) {
-        finished(bubble, await response.json());
-        return;
-      }
-      let answered = false;
-      for await (const { event, data } of sseEvents(response)) {
-        if (event === "delta") {
-          output.append(document.createTextNode(data.text || ""));
-          bubble.scrollIntoView({ block: "end" });
-        } else if (event === "done") {
-          finished(bubble, data);
-          answered = true;
-        } else if (event === "error") {
-          setBalance(data.tokens_remaining);
-          markFailed(bubble, "No answer.");
-          notice(`The assistant could not answer: ${data.detail || "the model failed."} ` +
-            "Your chat was refunded; you were not charged.");
-          answered = true;
-        }
-      }
-      if (!answered) {
-        markFailed(bubble, "No answer.");
-        notice("The answer was cut off. If you were charged, the chat will be refunded.");
-      }
+      if (live.ready) await chatLive(text, bubble);
+      else await chatOverHttp(text, bubble, output);
     } catch (error) {
       if (error instanceof ApiError && error.status === 402) setBalance(error.body.tokens);
       markFailed(bubble, "No answer.");
@@ -412,6 +528,61 @@
         await Promise.all([refreshBalance(), loadConversations()]);
       }
     }
+  }
+
+  async function chatOverHttp(text, bubble, output) {
+    const response = await fetch(API + "chat/", {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+      body: JSON.stringify({ message: text, conversation: state.conversation, stream: true }),
+    });
+    if (!response.ok) {
+      const error = new ApiError(response.status, await readJson(response), response.headers);
+      if (response.status === 401) signedOut("Your session has ended. Please log in again.");
+      throw error;
+    }
+    if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) {
+      finished(bubble, await response.json());
+      return;
+    }
+    let answered = false;
+    for await (const { event, data } of sseEvents(response)) {
+      if (event === "delta") {
+        output.append(document.createTextNode(data.text || ""));
+        bubble.scrollIntoView({ block: "end" });
+      } else if (event === "done") {
+        finished(bubble, data);
+        answered = true;
+      } else if (event === "error") {
+        setBalance(data.tokens_remaining);
+        markFailed(bubble, "No answer.");
+        notice(`The assistant could not answer: ${data.detail || "the model failed."} ` +
+          "Your chat was refunded; you were not charged.");
+        answered = true;
+      }
+    }
+    if (!answered) {
+      markFailed(bubble, "No answer.");
+      notice("The answer was cut off. If you were charged, the chat will be refunded.");
+    }
+  }
+
+  async function chatLive(text, bubble) {
+    let event;
+    try {
+      event = await live.ask(text, bubble);
+    } catch {
+      markFailed(bubble, "No answer.");
+      notice("The connection was lost while the answer was being written. The server still " +
+        "finishes and stores it (or refunds the chat): it appears here once the page reconnects.");
+      return;
+    }
+    if (event.type === "done") {
+      finished(bubble, event.chat);
+      return;
+    }
+    setBalance(event.tokens_remaining);
+    throw new ApiError(WS_STATUS[event.code] ?? 400, event);
   }
 
   function finished(bubble, data) {
