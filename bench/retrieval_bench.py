@@ -275,7 +275,7 @@ folder, stem, mmap, dim = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", in
 path = folder / (stem + ".faiss")
 index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
 if hasattr(index, "hnsw"):
-    index.hnsw.efSearch = 128
+    index.hnsw.efSearch = 512
 ids = np.load(folder / (stem + ".ids.npy"), mmap_mode="r" if mmap else None)
 rng = np.random.default_rng(int(sys.argv[5]))
 for _ in range(2000):

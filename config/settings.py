@@ -420,7 +420,7 @@ RETRIEVAL_HYBRID = env.bool("RETRIEVAL_HYBRID", default=True)
 # vectors takes ~1.5 ms (p99 ~2.7), of 50k ~4 ms, of 100k ~9 ms, while the graph answers 100k
 # in ~1.5 ms (bench/README.md, "Retrieval").
 RETRIEVAL_HNSW_THRESHOLD = positive_int("RETRIEVAL_HNSW_THRESHOLD", 20_000)
-RETRIEVAL_HNSW_EF_SEARCH = positive_int("RETRIEVAL_HNSW_EF_SEARCH", 256)
+RETRIEVAL_HNSW_EF_SEARCH = positive_int("RETRIEVAL_HNSW_EF_SEARCH", 512)
 RETRIEVAL_SEARCH_THREADS = positive_int("RETRIEVAL_SEARCH_THREADS", 1)
 # One OpenMP thread per FAISS call: the server already runs a worker per core, and threads
 # spinning for a busy core made searches several times slower at p99 under load. OpenMP takes

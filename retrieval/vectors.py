@@ -30,8 +30,12 @@ IndexKind = Literal["flat", "hnsw"]
 # Measured on WordLlama vectors of a clustered corpus (one run, 50k vectors, bench-style
 # questions): efConstruction 64 found 82% of the exact top 5 at efSearch 128 and 96% at 512;
 # efConstruction 200 found 90% at 128 and 96% at 256 (p99 1.5 ms), for 3x the build time.
+# At efSearch 512 (issue 29's bench corpus, one run each, index alone): 97.4% at 100k vectors
+# (p99 1.6 ms, as at 256) but 91.4% at 1M; doubling it at 1M found 95.3% (p99 6.0 ms). So
+# graphs of `LARGE_GRAPH` vectors and more search twice as broadly (`search_breadth`).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
+LARGE_GRAPH = 500_000
 _SUFFIX = ".faiss"
 _IDS_SUFFIX = ".ids.npy"
 
@@ -88,6 +92,11 @@ class Snapshot:
         ]
 
 
+def search_breadth(ef_search: int, count: int) -> int:
+    """HNSW's efSearch for a graph of ``count`` vectors: the setting, doubled for large ones."""
+    return ef_search * 2 if count >= LARGE_GRAPH else ef_search
+
+
 def build(vectors: np.ndarray, *, kind: IndexKind, ef_search: int) -> Any:
     """A FAISS index of ``vectors`` (normalised float32 rows) ranking by inner product."""
     dim = vectors.shape[1]
@@ -95,7 +104,7 @@ def build(vectors: np.ndarray, *, kind: IndexKind, ef_search: int) -> Any:
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = ef_search
+        index.hnsw.efSearch = search_breadth(ef_search, len(vectors))
     else:
         index = faiss.IndexFlatIP(dim)
     if len(vectors):
@@ -142,7 +151,7 @@ def open_snapshot(folder: Path, name: Name, *, ef_search: int) -> Snapshot | Non
         log.warning("could not open the index snapshot %s; rebuilding", path, exc_info=True)
         return None
     if isinstance(index, faiss.IndexHNSW):
-        index.hnsw.efSearch = ef_search
+        index.hnsw.efSearch = search_breadth(ef_search, index.ntotal)
     if index.ntotal != len(ids):
         log.warning("the index snapshot %s does not match its ids; rebuilding", path)
         return None
