@@ -63,6 +63,8 @@ class LedgerEntry(models.Model):
     balance_after = models.BigIntegerField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reference = models.CharField(max_length=100, blank=True, default="")
+    # A chat's charge and refund: the model it was priced for ("openai/gpt-4o").
+    model = models.CharField(max_length=141, blank=True, default="")
     note = models.CharField(max_length=500, blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -28,6 +28,7 @@ class LedgerEntryOutput(serializers.ModelSerializer):
             "balance_after",
             "kind",
             "reference",
+            "model",
             "note",
             "created_by",
             "created_at",

@@ -42,6 +42,7 @@ def _apply(
     kind: str,
     reference: str = "",
     note: str = "",
+    model: str = "",
     created_by: AbstractBaseUser | None = None,
 ) -> LedgerEntry | None:
     """Move the balance by `delta` and record it; None (nothing written) when that would
@@ -69,6 +70,7 @@ def _apply(
             kind=kind,
             reference=reference,
             note=note,
+            model=model,
             created_by=created_by,  # type: ignore[misc]  # any AUTH_USER_MODEL
         )
         statements.insert(entry)
@@ -118,12 +120,18 @@ def grant(
 
 
 def charge(
-    *, user: AbstractBaseUser, amount: int, reference: str = "", note: str = ""
+    *, user: AbstractBaseUser, amount: int, reference: str = "", note: str = "", model: str = ""
 ) -> LedgerEntry:
-    """Debit tokens for a chat; raises `InsufficientTokens` and changes nothing when short."""
+    """Debit tokens for a chat (priced for ``model``); raises `InsufficientTokens` and changes
+    nothing when short."""
     _check_amount(amount)
     entry = _apply(
-        user=user, delta=-amount, kind=LedgerEntry.Kind.CHAT_CHARGE, reference=reference, note=note
+        user=user,
+        delta=-amount,
+        kind=LedgerEntry.Kind.CHAT_CHARGE,
+        reference=reference,
+        note=note,
+        model=model,
     )
     if entry is None:
         raise InsufficientTokens(balance=balance_of(user=user), required=amount)
@@ -131,13 +139,18 @@ def charge(
 
 
 def refund(
-    *, user: AbstractBaseUser, amount: int, reference: str = "", note: str = ""
+    *, user: AbstractBaseUser, amount: int, reference: str = "", note: str = "", model: str = ""
 ) -> LedgerEntry:
     """Give back a charge as its own ledger entry (the charge itself is never edited)."""
     _check_amount(amount)
     return _credited(
         _apply(
-            user=user, delta=amount, kind=LedgerEntry.Kind.REFUND, reference=reference, note=note
+            user=user,
+            delta=amount,
+            kind=LedgerEntry.Kind.REFUND,
+            reference=reference,
+            note=note,
+            model=model,
         )
     )
 

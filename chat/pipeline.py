@@ -117,11 +117,12 @@ def begin(
     ``tools``.
     """
     chosen, model_name = registry.resolve(provider, model)
+    priced = f"{chosen.name}/{model_name}"
     if (parameter := chosen.unsupported(options, tools)) is not None:
         raise UnsupportedParameter(
             f"{chosen.name}/{model_name} does not support {parameter!r}.", parameter=parameter
         )
-    cost = settings.CHAT_COST
+    cost = registry.price(chosen.name, model_name)
     reference = f"chat:{uuid.uuid4().hex}"
     # Made before the transaction: every writer of the database waits while it is open.
     question = Message(
@@ -142,7 +143,11 @@ def begin(
             Conversation, {"id": conversation_id, "user_id": user.pk}, updated_at=timezone.now()
         ):  # someone else's conversation, or none: the same answer, so ids reveal nothing
             raise ConversationNotFound(f"Conversation {conversation_id} not found.")
-        charge = billing.charge(user=user, amount=cost, reference=reference) if cost else None
+        charge = (
+            billing.charge(user=user, amount=cost, reference=reference, model=priced)
+            if cost
+            else None
+        )
         question.conversation_id = conversation_id
         statements.insert(question)
     return Turn(
@@ -390,7 +395,11 @@ def _finish(
         entry.run()
         if source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS:
             balance = billing.refund(
-                user=turn.user, amount=turn.charged, reference=turn.reference, note="cache hit"
+                user=turn.user,
+                amount=turn.charged,
+                reference=turn.reference,
+                note="cache hit",
+                model=f"{turn.provider}/{turn.model}",
             ).balance_after
     # After the response, the exchange becomes a memory only this user can recall later.
     # (A plain model's exchange is the client's own business: it is not recalled.)
@@ -441,7 +450,11 @@ def _fail(turn: Turn, exc: BaseException) -> None:
             )
             if settled and turn.charged:
                 billing.refund(
-                    user=turn.user, amount=turn.charged, reference=turn.reference, note=code
+                    user=turn.user,
+                    amount=turn.charged,
+                    reference=turn.reference,
+                    note=code,
+                    model=f"{turn.provider}/{turn.model}",
                 )
             _request_log(
                 turn,

@@ -55,8 +55,8 @@ class ChatView(APIView):
             ),
             **error_responses(400, 401, 402, 404, 409, 415, 422, 429, 502, 503, 504),
         },
-        description="Ask the assistant; costs `CHAT_COST` tokens, refunded if the model fails. "
-        + SSE_DESCRIPTION,
+        description="Ask the assistant; costs the model's price (`CHAT_PRICES`, else `CHAT_COST`; "
+        "see `GET /api/providers/`), refunded if the model fails. " + SSE_DESCRIPTION,
         examples=[
             OpenApiExample(
                 "Order through conversation",

@@ -97,7 +97,7 @@ class ChatCompletions(OpenAIView):
             ),
             **_errors(400, 401, 404, 409, 415, 422, 429, 502, 503, 504),
         },
-        description="A chat completion, charged `CHAT_COST` tokens like `/api/chat/` and "
+        description="A chat completion, charged the model's price like `/api/chat/` and "
         "refunded if the model fails. `tally-assistant` answers as the shop assistant; a "
         "`<provider>/<model>` gets the messages, tools and parameters as they are, and its tool "
         "calls come back to the client. The `Tally-Usage` header (and `tally.usage_counted`) "

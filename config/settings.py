@@ -34,6 +34,20 @@ def non_negative_int(name: str, default: int) -> int:
     return value
 
 
+def prices(name: str) -> dict[str, int]:
+    """`provider/model=tokens` pairs, comma-separated, each a price of zero or more."""
+    found: dict[str, int] = {}
+    for pair in filter(None, (p.strip() for p in env.str(name, default="").split(","))):
+        model, _, price = pair.partition("=")
+        model = model.strip()
+        if "/" not in model or not price.strip().isdigit():
+            raise ImproperlyConfigured(
+                f"{name}: {pair!r} is not provider/model=tokens (e.g. openai/gpt-4o=300)."
+            )
+        found[model] = int(price)
+    return found
+
+
 # --- Core -------------------------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -209,6 +223,8 @@ WS_HEARTBEAT_S = positive_int("WS_HEARTBEAT_S", 30)
 
 SIGNUP_TOKENS = non_negative_int("SIGNUP_TOKENS", 4000)
 CHAT_COST = non_negative_int("CHAT_COST", 100)
+# What a chat with a given model costs instead ("openai/gpt-4o=300,gemini/gemini-2.5-flash=150").
+CHAT_PRICES = prices("CHAT_PRICES")
 # Chats one worker holds in flight (most of them waiting on the model); more get 503.
 MAX_INFLIGHT_CHATS = positive_int("MAX_INFLIGHT_CHATS", 500)
 OVERLOAD_RETRY_AFTER_S = positive_int("OVERLOAD_RETRY_AFTER_S", 2)

@@ -56,7 +56,24 @@ def check_providers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
             )
         elif name != default:
             messages += _adapter_errors(name, setting="LLM_FALLBACKS")
+    messages += _unused_prices()
     return messages
+
+
+def _unused_prices() -> list[CheckMessage]:
+    """A `CHAT_PRICES` entry no request can reach is most likely a typo of one that can."""
+    allowed = {
+        f"{name}/{model}" for name, models in registry.allowed_models().items() for model in models
+    }
+    return [
+        CheckWarning(
+            f"CHAT_PRICES prices {model!r}, which is not an allowed model here.",
+            hint=f"Allowed: {', '.join(sorted(allowed))}.",
+            id="providers.W002",
+        )
+        for model in settings.CHAT_PRICES
+        if model not in allowed
+    ]
 
 
 def _adapter_errors(name: str, *, setting: str) -> list[CheckMessage]:

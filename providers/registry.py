@@ -43,6 +43,13 @@ class ProviderInfo:
     name: str
     default_model: str
     models: tuple[str, ...]
+    prices: dict[str, int]
+
+
+def price(provider: str, model: str) -> int:
+    """Tokens a chat with ``provider``'s ``model`` costs: its `CHAT_PRICES` entry, or
+    `CHAT_COST`."""
+    return int(settings.CHAT_PRICES.get(f"{provider}/{model}", settings.CHAT_COST))
 
 
 def provider_config(name: str) -> ProviderConfig:
@@ -151,7 +158,8 @@ def available() -> list[ProviderInfo]:
     infos = []
     for name in configured():
         config = provider_config(name)
-        infos.append(ProviderInfo(name, config.default_model, config.models))
+        costs = {model: price(name, model) for model in config.models}
+        infos.append(ProviderInfo(name, config.default_model, config.models, costs))
     return infos
 
 

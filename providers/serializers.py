@@ -16,6 +16,10 @@ class ProviderOutput(serializers.Serializer):
     models = serializers.ListField(
         child=serializers.CharField(), help_text="Models a request may name for this provider."
     )
+    prices = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Tokens a chat with each model costs (CHAT_PRICES, else CHAT_COST).",
+    )
 
 
 class ProvidersOutput(serializers.Serializer):

@@ -40,7 +40,12 @@ def test_without_vendor_settings_only_local_is_listed(
     assert response.json() == {
         "default": {"provider": "local", "model": "tally-local-1"},
         "providers": [
-            {"name": "local", "default_model": "tally-local-1", "models": ["tally-local-1"]}
+            {
+                "name": "local",
+                "default_model": "tally-local-1",
+                "models": ["tally-local-1"],
+                "prices": {"tally-local-1": 100},
+            }
         ],
     }
 
@@ -60,6 +65,7 @@ def test_configured_vendors_are_listed_with_their_allowed_models(
         "name": "openai",
         "default_model": "gpt-fake-mini",
         "models": ["gpt-fake-mini", "gpt-fake-large"],
+        "prices": {"gpt-fake-mini": 100, "gpt-fake-large": 100},
     }
     assert by_name["gemini"]["models"] == ["gemini-fake-flash"]
 

@@ -84,7 +84,11 @@ def reconcile_one(question_id: int, *, now: datetime) -> Reconciled | None:
         reference = question.reference or charge_reference(question, user.pk)
         if question.tokens_charged:
             billing.refund(
-                user=user, amount=question.tokens_charged, reference=reference, note=NOTE
+                user=user,
+                amount=question.tokens_charged,
+                reference=reference,
+                note=NOTE,
+                model=f"{question.provider}/{question.model}" if question.provider else "",
             )
         RequestLog.objects.create(
             user=user,
