@@ -17,6 +17,9 @@ class Wallet(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="wallet"
     )
     balance = models.BigIntegerField(default=0)
+    # Set when a charge took the balance under LOW_BALANCE_THRESHOLD (the alert went out);
+    # a credit that lifts it back over re-arms it. So one alert per crossing.
+    low_balance_alerted = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

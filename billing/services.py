@@ -9,12 +9,14 @@ failure, `InsufficientTokens`, happens before it writes anything.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from billing import alerts
 from billing.exceptions import InsufficientTokens, InvalidAmount, TopUpNotAllowed
 from billing.models import LedgerEntry, Wallet
 from billing.selectors import balance_of
@@ -55,13 +57,15 @@ def _apply(
     """
     wallet_id = user.pk
     with _joined:
-        balance = _move(wallet_id, delta)
-        if balance is None and delta >= 0:
+        moved = _move(wallet_id, delta)
+        if moved is None and delta >= 0:
             # Users made outside registration (createsuperuser, the admin) get a wallet lazily.
             Wallet.objects.get_or_create(user_id=wallet_id)
-            balance = _move(wallet_id, delta)
-        if balance is None:
+            moved = _move(wallet_id, delta)
+        if moved is None:
             return None
+        balance, alerted = moved
+        _low_balance(wallet_id, balance, alerted=alerted, kind=kind)
         entry = LedgerEntry(
             wallet_id=wallet_id,
             username=user.get_username(),
@@ -85,8 +89,30 @@ def _apply(
     return entry
 
 
-def _move(wallet_id: int, delta: int) -> int | None:
-    """`UPDATE … RETURNING` the new balance; None when no wallet could pay (or none exists).
+def _low_balance(wallet_id: int, balance: int, *, alerted: bool, kind: str) -> None:
+    """Alert (after commit) when a charge takes the wallet under `LOW_BALANCE_THRESHOLD`, once
+    per crossing: the flag is flipped by a conditional UPDATE, so of two charges crossing at
+    once only one alerts; a top-up or adjustment back over the threshold re-arms it."""
+    threshold = settings.LOW_BALANCE_THRESHOLD
+    if not threshold:
+        return
+    if kind == LedgerEntry.Kind.CHAT_CHARGE and balance < threshold and not alerted:
+        flipped = Wallet.objects.filter(
+            user_id=wallet_id, low_balance_alerted=False, balance__lt=threshold
+        ).update(low_balance_alerted=True)
+        if flipped:
+            transaction.on_commit(partial(alerts.crossed, user_id=wallet_id, balance=balance))
+    elif kind in _RE_ARMING and balance >= threshold and alerted:
+        Wallet.objects.filter(user_id=wallet_id).update(low_balance_alerted=False)
+
+
+# Credits that re-arm the alert (a refund gives back a failed chat's charge: it does not).
+_RE_ARMING = (LedgerEntry.Kind.TOP_UP, LedgerEntry.Kind.ADJUSTMENT, LedgerEntry.Kind.SIGNUP_GRANT)
+
+
+def _move(wallet_id: int, delta: int) -> tuple[int, bool] | None:
+    """`UPDATE … RETURNING` the new balance and whether a low-balance alert went out since the
+    last re-arming; None when no wallet could pay (or none exists).
 
     Hand-written because the ORM cannot say it: `QuerySet.update` returns a row count, not the
     balance this very update produced. So `auto_now` does not apply: it sets `updated_at` itself.
@@ -95,11 +121,11 @@ def _move(wallet_id: int, delta: int) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET balance = balance + %s, updated_at = %s "  # noqa: S608 - own table
-            "WHERE user_id = %s AND balance + %s >= 0 RETURNING balance",
+            "WHERE user_id = %s AND balance + %s >= 0 RETURNING balance, low_balance_alerted",
             [delta, connection.ops.adapt_datetimefield_value(timezone.now()), wallet_id, delta],
         )
         row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), bool(row[1]))
 
 
 def _credited(entry: LedgerEntry | None) -> LedgerEntry:

@@ -225,6 +225,16 @@ SIGNUP_TOKENS = non_negative_int("SIGNUP_TOKENS", 4000)
 CHAT_COST = non_negative_int("CHAT_COST", 100)
 # What a chat with a given model costs instead ("openai/gpt-4o=300,gemini/gemini-2.5-flash=150").
 CHAT_PRICES = prices("CHAT_PRICES")
+# A charge that takes a wallet under this many tokens alerts its user (email, when they gave
+# an address) and LOW_BALANCE_WEBHOOK_URL, once per crossing (billing/alerts.py); 0 is off.
+LOW_BALANCE_THRESHOLD = non_negative_int("LOW_BALANCE_THRESHOLD", 500)
+LOW_BALANCE_WEBHOOK_URL = env.str("LOW_BALANCE_WEBHOOK_URL", default="")
+LOW_BALANCE_WEBHOOK_SECRET = env.str("LOW_BALANCE_WEBHOOK_SECRET", default="")
+LOW_BALANCE_WEBHOOK_ATTEMPTS = positive_int("LOW_BALANCE_WEBHOOK_ATTEMPTS", 6)
+LOW_BALANCE_WEBHOOK_BACKOFF_S = env.float("LOW_BALANCE_WEBHOOK_BACKOFF_S", default=2.0)
+# Mail for those alerts: the console in development; EMAIL_URL=smtp+tls://user:pass@host:587.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tally <tally@localhost>")
 # Chats one worker holds in flight (most of them waiting on the model); more get 503.
 MAX_INFLIGHT_CHATS = positive_int("MAX_INFLIGHT_CHATS", 500)
 OVERLOAD_RETRY_AFTER_S = positive_int("OVERLOAD_RETRY_AFTER_S", 2)
