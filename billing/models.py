@@ -87,6 +87,8 @@ class LedgerEntry(models.Model):
         permissions = (("top_up", "Can top up wallets"),)
         indexes: ClassVar = [
             models.Index(fields=["wallet", "-id"], name="ledger_wallet_newest"),
+            # A user's usage report: their entries in a date range.
+            models.Index(fields=["wallet", "created_at"], name="ledger_wallet_time"),
             models.Index(fields=["kind", "reference"], name="ledger_kind_reference"),
             # The admin's newest-first pages, filtered by date or kind.
             models.Index(fields=["created_at", "id"], name="ledger_recent"),

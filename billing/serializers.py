@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+from typing import Any
+
 from django.conf import settings
+from django.utils import timezone
 from rest_framework import serializers
 
 from billing.models import LedgerEntry
+
+MAX_USAGE_DAYS = 366  # a report spans at most a year
 
 
 class TokensOutput(serializers.Serializer):
@@ -54,3 +60,47 @@ class TopUpOutput(serializers.Serializer):
     amount = serializers.IntegerField()
     tokens = serializers.IntegerField(help_text="The user's balance after the top-up.")
     entry = LedgerEntryOutput()
+
+
+class UsageQuery(serializers.Serializer):
+    """`?from=&to=&group_by=`: UTC days, both included; the last 30 days by default."""
+
+    # `from` is a keyword: declared through the class namespace, which DRF reads its fields from.
+    locals()["from"] = serializers.DateField(required=False, help_text="First day (UTC).")
+    to = serializers.DateField(required=False, help_text="Last day (UTC), included; today.")
+    group_by = serializers.ChoiceField(choices=["day", "model"], default="day")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        to = attrs.get("to") or timezone.now().astimezone(UTC).date()
+        since = attrs.get("from") or to - timedelta(days=29)
+        if since > to:
+            raise serializers.ValidationError({"from": ["Must not be after `to`."]})
+        if (to - since).days >= MAX_USAGE_DAYS:
+            raise serializers.ValidationError({"from": [f"At most {MAX_USAGE_DAYS} days."]})
+        return {**attrs, "from": since, "to": to}
+
+
+class StaffUsageQuery(UsageQuery):
+    group_by = serializers.ChoiceField(choices=["day", "model", "user"], default="user")
+    user = serializers.CharField(required=False, help_text="Only this username's usage.")
+
+
+class UsageRowOutput(serializers.Serializer):
+    day = serializers.DateField(required=False, help_text="With group_by=day.")
+    model = serializers.CharField(required=False, help_text="With group_by=model.")
+    user_id = serializers.IntegerField(required=False, help_text="With group_by=user.")
+    user = serializers.CharField(required=False, help_text="With group_by=user.")
+    chats = serializers.IntegerField(help_text="Chats charged.")
+    refunds = serializers.IntegerField(help_text="Of them, refunded (the model failed).")
+    tokens_charged = serializers.IntegerField()
+    tokens_refunded = serializers.IntegerField()
+    tokens_spent = serializers.IntegerField(help_text="Charged less refunded.")
+
+
+class PaginatedUsageRowList(serializers.Serializer):
+    """A page of usage rows, in the shape of every paginated list."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = UsageRowOutput(many=True)

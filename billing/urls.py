@@ -10,4 +10,6 @@ urlpatterns = [
     path("tokens/", views.TokensView.as_view(), name="tokens"),
     path("tokens/history/", views.TokenHistoryView.as_view(), name="token-history"),
     path("admin/top-ups/", views.TopUpView.as_view(), name="top-ups"),
+    path("usage/", views.UsageView.as_view(), name="usage"),
+    path("admin/usage/", views.StaffUsageView.as_view(), name="admin-usage"),
 ]

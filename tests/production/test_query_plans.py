@@ -1,5 +1,6 @@
-"""At a million request log rows the queries the admin, the API and the maintenance commands
-run stay index scans that read about as many rows as they return (PostgreSQL only).
+"""At a million request log rows and a million ledger entries the queries the admin, the API and
+the maintenance commands run stay index scans that read about as many rows as they return, or
+for a report, about as many as it sums (PostgreSQL only).
 
 Each case is EXPLAIN ANALYZEd: it must use an index on its table, never scan the table
 sequentially, and read at most `max_rows` rows of it (rows returned plus rows filtered away).
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.models import LedgerEntry, Wallet
-from billing.selectors import ledger_of
+from billing.selectors import ledger_of, usage
 from chat.management.commands.prune_logs import old_rows
 from chat.models import Conversation, Message, RequestLog
 
@@ -36,7 +37,7 @@ pytestmark = [
 ]
 
 LOG_ROWS = 1_000_000
-LEDGER_ROWS = 300_000
+LEDGER_ROWS = 1_000_000
 MESSAGE_ROWS = 200_000
 USERS = 100
 SPAN = timedelta(days=23)  # the log covers the last 23 days, one row every 2 seconds
@@ -300,6 +301,30 @@ CASES: list[Any] = [
         "billing_ledgerentry",
         2 * PAGE,
         id="ledger-of-one-day",
+    ),
+    # Usage reports: a user's last 30 days (all of their ~10,000 entries, through
+    # ledger_wallet_time), and staff's per-user report of one day (~43,000 entries of all users,
+    # through ledger_kind_recent). Reports sum what they read: rows read ≈ rows summed.
+    pytest.param(
+        lambda d: usage(
+            since=timezone.now() - timedelta(days=30),
+            until=timezone.now(),
+            group_by="day",
+            wallet_id=d.users[3],
+        ),
+        "billing_ledgerentry",
+        LEDGER_ROWS // USERS + 100,
+        id="usage-of-a-user",
+    ),
+    pytest.param(
+        lambda d: usage(
+            since=timezone.now() - timedelta(days=2),
+            until=timezone.now() - timedelta(days=1),
+            group_by="user",
+        ),
+        "billing_ledgerentry",
+        int(LEDGER_ROWS / SPAN.days * 1.1),
+        id="usage-of-one-day-by-user",
     ),
     # reconcile_charges: the few pending questions among all messages.
     pytest.param(
