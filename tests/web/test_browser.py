@@ -174,6 +174,20 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+def assert_accessible(page: Page, view: str) -> None:
+    """axe-core (4.x, bundled by axe-playwright-python) finds nothing serious or critical."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    grave = [v for v in violations if v["impact"] in ("serious", "critical")]
+    described = [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(" ".join(node["target"]) for node in v["nodes"][:3])
+        for v in grave
+    ]
+    assert described == [], f"{view}: {described}"
+
+
 def register(page: Page, username: str) -> None:
     form = page.locator("#register-form")
     form.get_by_label("Username").fill(username)
@@ -204,8 +218,10 @@ def test_a_shopper_signs_up_chats_orders_and_finds_the_conversation_again(
 ) -> None:
     tab = open_page(DESKTOP)
     page = tab.page
+    assert_accessible(page, "sign-in")
     register(page, "maria")
     expect(balance(page)).to_have_text("4000")
+    assert_accessible(page, "empty chat")
 
     answer = say(page, "do you have something spicy?")
 
@@ -228,6 +244,7 @@ def test_a_shopper_signs_up_chats_orders_and_finds_the_conversation_again(
         [re.compile(r"2 × Margherita\s*EUR 17\.00"), re.compile(r"1 × Coca-Cola\s*EUR 2\.50")]
     )
     expect(panel.locator("#order-total")).to_have_text("EUR 19.50")
+    assert_accessible(page, "chat with sources and a draft order")
     screenshot(page, "desktop-order-draft")
 
     panel.get_by_role("button", name="Confirm order").click()
@@ -306,6 +323,7 @@ def test_on_a_phone_the_chat_works_with_the_keyboard_alone(
     expect(sidebar).to_be_visible()
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(sidebar.locator(".conversation-list button")).to_have_count(1)
+    assert_accessible(page, "phone, conversations open")
     screenshot(page, "phone-conversations-open")
     keyboard.press("Escape")
     expect(sidebar).to_be_hidden()
@@ -389,6 +407,7 @@ def test_slow_down_and_provider_failures_over_http_are_explained(
     expect(interrupted).to_contain_text("Half an")
     expect(interrupted).to_contain_text("The answer was interrupted.")
     expect(balance(page)).to_have_text("50")
+    assert_accessible(page, "errors explained")
     screenshot(page, "desktop-errors")
     tab.assert_no_console_errors(expected=r"status of (402|429|504)")
 
