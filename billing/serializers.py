@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -72,6 +72,9 @@ class UsageQuery(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         to = attrs.get("to") or timezone.now().astimezone(UTC).date()
+        for name in ("from", "to"):  # a day to count from, and one after: both must exist
+            if name in attrs and not date(2, 1, 1) <= attrs[name] <= date(9998, 12, 31):
+                raise serializers.ValidationError({name: ["Out of range."]})
         since = attrs.get("from") or to - timedelta(days=29)
         if since > to:
             raise serializers.ValidationError({"from": ["Must not be after `to`."]})

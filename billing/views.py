@@ -168,6 +168,8 @@ class StaffUsageView(_UsageView):
     def get(self, request: Request) -> Response:
         username = request.query_params.get("user")
         wallet_id = None
+        if username and "\x00" in username:  # no username holds one (PostgreSQL refuses it)
+            raise NotFound(f"No user {username!r}.")
         if username:
             wallet_id = (
                 get_user_model()

@@ -111,6 +111,8 @@ def test_pages_link_to_the_next(history: User) -> None:
         (f"from={day(400)}", "from"),
         ("from=yesterday", "from"),
         ("group_by=user", "group_by"),
+        ("to=0001-01-01", "to"),
+        ("to=9999-12-31", "to"),
     ],
 )
 def test_a_bad_query_is_a_400_naming_it(history: User, query: str, field: str) -> None:
