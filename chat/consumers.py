@@ -353,7 +353,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         from now on (none: a new chat, whose first message picks its conversation)."""
         if conversation is None:
             await self._unfollow()
-        elif isinstance(conversation, bool) or not isinstance(conversation, int):
+        elif (
+            isinstance(conversation, bool)
+            or not isinstance(conversation, int)
+            or not 1 <= conversation < 2**63
+        ):
             await self._error("invalid", "conversation must be an id or null.")
             return
         elif not await db(_owns)(self.user, conversation):

@@ -12,7 +12,11 @@ from orders.serializers import OrderOutput
 class ChatInput(serializers.Serializer):
     message = serializers.CharField(help_text="What the user says (at most CHAT_MAX_CHARS).")
     conversation = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, help_text="Continue this conversation."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,  # an id the database can hold (SQLite raises past it)
+        help_text="Continue this conversation.",
     )
     provider = serializers.CharField(required=False, allow_null=True, max_length=40)
     model = serializers.CharField(required=False, allow_null=True, max_length=100)

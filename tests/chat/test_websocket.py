@@ -402,3 +402,21 @@ def test_hostile_frames_are_answered_not_crashed_on(user: User, frame: str) -> N
             assert output == {**output, "type": "websocket.close", "code": 4001}
 
     run(scenario)
+
+
+def test_an_id_past_what_the_database_holds_is_refused_not_crashed_on(user: User) -> None:
+    token = token_of(user)
+    huge = 2**70
+
+    async def scenario() -> None:
+        socket = await connect(token)
+        await socket.send_json_to({"type": "follow", "conversation": huge})
+        followed = await receive(socket)
+        await socket.send_json_to({"type": "message", "message": "Hi", "conversation": huge})
+        asked = await receive(socket)
+        await socket.disconnect()
+
+        assert (followed["code"], asked["code"]) == ("invalid", "invalid")
+        assert list(asked["errors"]) == ["conversation"]
+
+    run(scenario)
