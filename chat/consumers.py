@@ -18,6 +18,7 @@ already have read), plus `type`: `ready`, `user` (the question, to the user's ot
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import uuid
@@ -25,9 +26,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import connections
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import exceptions
@@ -175,10 +177,19 @@ def _throttle_wait(user: User) -> float | None:
 
 
 def db(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """``function`` run on a thread of the default pool, with Django's connection hygiene:
-    not on the one thread every `thread_sensitive` call of the worker queues on, so one slow
-    query (a busy SQLite writer, a pool at its limit) does not stall every socket."""
-    return database_sync_to_async(function, thread_sensitive=False)
+    """``function`` run on a thread of the default pool, not on the one thread every
+    `thread_sensitive` call of the worker queues on (so one slow query, a busy SQLite writer or
+    a pool at its limit, does not stall every socket), its connection handed back after each
+    call: a pool thread outlives the call, and a connection it kept would be lost to the pool."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return sync_to_async(call, thread_sensitive=False)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

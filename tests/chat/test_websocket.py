@@ -17,6 +17,7 @@ from accounts.models import ApiToken, User
 from billing import services as billing
 from billing.models import LedgerEntry
 from billing.selectors import balance_of
+from chat.consumers import db
 from chat.models import Conversation, LiveSocket, Message
 from config.asgi import routes
 from tests.chat.test_live_streaming import wait_for
@@ -142,7 +143,7 @@ def test_a_socket_without_a_good_token_is_closed_4001(user: User, settings: Any,
             socket = await connect("0" * 64, ready=False)
         else:
             socket = await connect(token)
-            await asyncio.to_thread(ApiToken.objects.all().delete)
+            await db(lambda: ApiToken.objects.all().delete())()
             await socket.send_json_to({"type": "message", "message": "Hi"})
         assert await closed_with(socket) == 4001
 
