@@ -439,3 +439,52 @@ def test_two_pages_of_one_shopper_both_show_the_answer_as_it_streams(
     screenshot(second.page, "desktop-second-page-live")
     first.assert_no_console_errors()
     second.assert_no_console_errors()
+
+
+def test_usage_shows_where_the_tokens_went_and_staff_top_up_from_it(
+    open_page: Callable[..., Tab],
+) -> None:
+    shopper = open_page(DESKTOP)
+    page = shopper.page
+    register(page, "uma")
+    say(page, "hello")
+    say(page, "do you have something spicy?")
+
+    page.get_by_role("button", name="Usage").click()
+
+    expect(page.get_by_role("heading", name="Your usage, last 30 days")).to_be_focused()
+    expect(page.locator("#usage-summary")).to_have_text("2 chats, 200 tokens spent.")
+    bars = page.locator("#usage-chart rect")
+    expect(bars).to_have_count(30)
+    assert bars.last.get_attribute("data-tokens") == "200"  # today, the last day
+    assert float(bars.last.get_attribute("height") or 0) > 0
+    assert float(bars.first.get_attribute("height") or 0) == 0
+    expect(page.locator("#usage-days tbody tr")).to_have_count(1)
+    expect(page.locator("#usage-days tbody td").last).to_have_text("200")
+    expect(page.locator("#usage-ledger li").first).to_contain_text("Chat (local/tally-local-1)")
+    expect(page.locator("#staff-tools")).to_be_hidden()
+    assert_accessible(page, "usage")
+    screenshot(page, "desktop-usage")
+
+    staff = open_page(DESKTOP)
+    boss = staff.page
+    register(boss, "boss")
+    User.objects.filter(username="boss").update(is_staff=True, is_superuser=True)
+    boss.reload()  # signed in again from the kept token, now as staff
+    boss.get_by_role("button", name="Usage").click()
+    tools = boss.locator("#staff-tools")
+    expect(tools).to_be_visible()
+    expect(boss.locator("#usage-users tbody tr")).to_have_text([re.compile(r"uma\s*2\s*0\s*200")])
+    form = boss.locator("#top-up-form")
+    form.get_by_label("Username").fill("uma")
+    form.get_by_label("Tokens").fill("500")
+    form.get_by_role("button", name="Top up").click()
+
+    expect(form.locator(".form-done")).to_have_text("Topped up uma by 500: 4300 tokens now.")
+    assert_accessible(boss, "staff usage and top-up")
+    screenshot(boss, "desktop-staff-usage")
+    page.get_by_role("button", name="Back to chat").click()
+    page.get_by_role("button", name="Usage").click()
+    expect(page.locator("#usage-ledger li").first).to_contain_text("Top-up")
+    shopper.assert_no_console_errors()
+    staff.assert_no_console_errors()

@@ -325,9 +325,10 @@
       return;
     }
     $("who").textContent = me.username;
+    state.staff = Boolean(me.is_staff);
     setBalance(me.tokens);
     $("auth").hidden = true;
-    for (const id of ["app", "balance", "who", "logout", "toggle-conversations"]) $(id).hidden = false;
+    for (const id of ["app", "balance", "who", "show-usage", "logout", "toggle-conversations"]) $(id).hidden = false;
     newChat();
     live.open();
     await Promise.all([loadConversations(), loadDraftOrder()]);
@@ -339,7 +340,10 @@
     state.conversation = null;
     localStorage.removeItem(TOKEN_KEY);
     $("app").hidden = true;
-    for (const id of ["balance", "who", "logout", "toggle-conversations"]) $(id).hidden = true;
+    for (const id of ["balance", "who", "show-usage", "logout", "toggle-conversations"]) $(id).hidden = true;
+    $("usage").hidden = true;
+    $("staff-tools").hidden = true;
+    $("chat").hidden = false;
     $("auth").hidden = false;
     $("messages").replaceChildren();
     $("conversation-list").replaceChildren();
@@ -414,6 +418,7 @@
 
   async function openConversation(id, title) {
     if (state.busy) return;
+    if (!$("usage").hidden) hideUsage();
     state.conversation = id;
     live.follow(id);
     $("chat-title").textContent = title;
@@ -665,6 +670,130 @@
     }
   }
 
+  // --- usage -------------------------------------------------------------------------------------
+
+  const DAY_MS = 86400000;
+  const isoDay = (time) => new Date(time).toISOString().slice(0, 10);
+  const KINDS = {
+    signup_grant: "Signup grant",
+    chat_charge: "Chat",
+    refund: "Refund",
+    top_up: "Top-up",
+    adjustment: "Adjustment",
+  };
+
+  function cell(row, text) {
+    const td = document.createElement("td");
+    td.textContent = String(text);
+    row.append(td);
+  }
+
+  function usageRows(tbody, rows, first) {
+    tbody.replaceChildren(
+      ...rows.map((r) => {
+        const row = document.createElement("tr");
+        for (const value of [first(r), r.chats, r.refunds, r.tokens_spent]) cell(row, value);
+        return row;
+      }),
+    );
+  }
+
+  function drawChart(days, spent) {
+    const svg = $("usage-chart");
+    const NS = "http://www.w3.org/2000/svg";
+    svg.querySelectorAll("rect, line").forEach((node) => node.remove());
+    const top = Math.max(1, ...days.map((d) => spent.get(d) || 0));
+    const width = 600 / days.length;
+    days.forEach((day, i) => {
+      const tokens = spent.get(day) || 0;
+      const height = Math.round((tokens / top) * 150);
+      const bar = document.createElementNS(NS, "rect");
+      bar.setAttribute("x", String(i * width + 2));
+      bar.setAttribute("y", String(160 - height));
+      bar.setAttribute("width", String(width - 4));
+      bar.setAttribute("height", String(height));
+      bar.dataset.day = day;
+      bar.dataset.tokens = String(tokens);
+      const tip = document.createElementNS(NS, "title");
+      tip.textContent = `${day}: ${tokens} tokens`;
+      bar.append(tip);
+      svg.append(bar);
+    });
+    const base = document.createElementNS(NS, "line");
+    for (const [name, value] of [["x1", 0], ["x2", 600], ["y1", 160], ["y2", 160]]) base.setAttribute(name, String(value));
+    base.setAttribute("stroke", "currentColor");
+    svg.append(base);
+  }
+
+  async function showUsage() {
+    $("chat").hidden = true;
+    $("usage").hidden = false;
+    $("show-usage").setAttribute("aria-expanded", "true");
+    closeSidebar();
+    $("usage-title").focus();
+    const now = Date.now();
+    const days = Array.from({ length: 30 }, (_, i) => isoDay(now - (29 - i) * DAY_MS));
+    const range = `from=${days[0]}&to=${days[29]}&page_size=100`;
+    try {
+      const [usage, history] = await Promise.all([
+        api(`usage/?group_by=day&${range}`),
+        api("tokens/history/?page_size=20"),
+      ]);
+      const spent = new Map(usage.results.map((r) => [r.day, r.tokens_spent]));
+      drawChart(days, spent);
+      const chats = usage.results.reduce((n, r) => n + r.chats, 0);
+      const total = usage.results.reduce((n, r) => n + r.tokens_spent, 0);
+      $("usage-summary").textContent = `${chats} chat${chats === 1 ? "" : "s"}, ${total} tokens spent.`;
+      usageRows($("usage-days").tBodies[0], usage.results, (r) => r.day);
+      $("usage-ledger").replaceChildren(
+        ...history.results.map((entry) => {
+          const item = document.createElement("li");
+          const what = document.createElement("span");
+          const when = new Date(entry.created_at).toLocaleString();
+          what.textContent = `${when} · ${KINDS[entry.kind] || entry.kind}${entry.model ? ` (${entry.model})` : ""}`;
+          const amount = document.createElement("span");
+          amount.textContent = `${entry.delta > 0 ? "+" : ""}${entry.delta} → ${entry.balance_after}`;
+          item.append(what, amount);
+          return item;
+        }),
+      );
+      if (state.staff) {
+        $("staff-tools").hidden = false;
+        const everyone = await api(`admin/usage/?group_by=user&${range}`);
+        usageRows($("usage-users").tBodies[0], everyone.results, (r) => r.user);
+      }
+    } catch (error) {
+      $("usage-summary").textContent = describe(error);
+    }
+  }
+
+  function hideUsage() {
+    $("usage").hidden = true;
+    $("chat").hidden = false;
+    $("show-usage").setAttribute("aria-expanded", "false");
+    $("chat-input").focus();
+  }
+
+  async function topUp(form) {
+    const errorBox = form.querySelector(".form-error");
+    const done = form.querySelector(".form-done");
+    show(errorBox, "");
+    done.textContent = "";
+    const body = {
+      username: form.elements.username.value.trim(),
+      amount: Number.parseInt(form.elements.amount.value, 10),
+      note: form.elements.note.value,
+    };
+    try {
+      const result = await api("admin/top-ups/", { method: "POST", body });
+      done.textContent = `Topped up ${result.username} by ${result.amount}: ${result.tokens} tokens now.`;
+      form.reset();
+      await Promise.all([refreshBalance(), showUsage()]);
+    } catch (error) {
+      show(errorBox, describe(error));
+    }
+  }
+
   // --- the narrow-screen conversation drawer ------------------------------------------------------
 
   function closeSidebar() {
@@ -703,7 +832,16 @@
         $("chat-form").requestSubmit();
       }
     });
-    $("new-chat").addEventListener("click", newChat);
+    $("new-chat").addEventListener("click", () => {
+      if (!$("usage").hidden) hideUsage();
+      newChat();
+    });
+    $("show-usage").addEventListener("click", () => ($("usage").hidden ? showUsage() : hideUsage()));
+    $("back-to-chat").addEventListener("click", hideUsage);
+    $("top-up-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      topUp(event.currentTarget);
+    });
     $("logout").addEventListener("click", logout);
     $("toggle-conversations").addEventListener("click", toggleSidebar);
     $("order-confirm").addEventListener("click", () => orderAction("confirm"));
