@@ -53,6 +53,8 @@ class LedgerEntry(models.Model):
         SIGNUP_GRANT = "signup_grant", "Signup grant"
         CHAT_CHARGE = "chat_charge", "Chat charge"
         REFUND = "refund", "Refund"
+        # Under usage pricing: what a chat held and did not use, given back with its answer.
+        SETTLE = "settle", "Settlement"
         TOP_UP = "top_up", "Top-up"
         ADJUSTMENT = "adjustment", "Adjustment"
 

@@ -41,18 +41,21 @@ def usage(
     user's, with ``wallet_id``), in group order.
 
     Rows: the group's key (`day`, `model`, or `user_id` and `user`), `chats` (charges),
-    `refunds`, `tokens_charged`, `tokens_refunded` and `tokens_spent` (charged less refunded).
+    `refunds`, `tokens_charged`, `tokens_refunded` (refunds, and the unused part of usage
+    pricing's holds) and `tokens_spent` (charged less refunded).
     Read from the ledger itself, through `ledger_wallet_time` for one user and
     `ledger_kind_recent` across users, so a report always agrees with the balances.
     """
+    returned = (LedgerEntry.Kind.REFUND, LedgerEntry.Kind.SETTLE)
     entries = LedgerEntry.objects.filter(
-        kind__in=(LedgerEntry.Kind.CHAT_CHARGE, LedgerEntry.Kind.REFUND),
+        kind__in=(LedgerEntry.Kind.CHAT_CHARGE, *returned),
         created_at__gte=since,
         created_at__lt=until,
     )
     if wallet_id is not None:
         entries = entries.filter(wallet_id=wallet_id)
     charge, refund = Q(kind=LedgerEntry.Kind.CHAT_CHARGE), Q(kind=LedgerEntry.Kind.REFUND)
+    given_back = Q(kind__in=returned)
     grouped: QuerySet[Any, Any]
     if group_by == "day":
         grouped, key = (
@@ -67,7 +70,7 @@ def usage(
         chats=Count("id", filter=charge),
         refunds=Count("id", filter=refund),
         tokens_charged=Coalesce(Sum(-F("delta"), filter=charge), 0),
-        tokens_refunded=Coalesce(Sum("delta", filter=refund), 0),
+        tokens_refunded=Coalesce(Sum("delta", filter=given_back), 0),
     ).annotate(tokens_spent=F("tokens_charged") - F("tokens_refunded"))
     if group_by == "user":
         rows = rows.annotate(user=Max("username"))

@@ -96,7 +96,9 @@ class UsageRowOutput(serializers.Serializer):
     chats = serializers.IntegerField(help_text="Chats charged.")
     refunds = serializers.IntegerField(help_text="Of them, refunded (the model failed).")
     tokens_charged = serializers.IntegerField()
-    tokens_refunded = serializers.IntegerField()
+    tokens_refunded = serializers.IntegerField(
+        help_text="Given back: refunds, and under usage pricing what each hold did not use."
+    )
     tokens_spent = serializers.IntegerField(help_text="Charged less refunded.")
 
 

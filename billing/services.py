@@ -181,6 +181,20 @@ def refund(
     )
 
 
+def settle(*, user: AbstractBaseUser, amount: int, reference: str, model: str = "") -> LedgerEntry:
+    """Give back the part of a chat's hold its answer did not use (usage pricing)."""
+    _check_amount(amount)
+    return _credited(
+        _apply(
+            user=user,
+            delta=amount,
+            kind=LedgerEntry.Kind.SETTLE,
+            reference=reference,
+            model=model,
+        )
+    )
+
+
 TOP_UP_PERMISSION = "billing.top_up"
 
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 from billing import services as billing
 from billing.selectors import balance_of
 from chat import context as chat_context
+from chat import pricing
 from chat.exceptions import ConversationNotFound, TurnExpired, UnsupportedParameter
 from chat.models import Conversation, Message, RequestLog
 from chat.tasks import remember_later
@@ -63,6 +64,8 @@ class Turn:
     plain: bool = False
     tools: tuple[ToolSpec, ...] = ()
     options: Options = Options()
+    # Under usage pricing the context is built before the charge, to price the hold.
+    context: chat_context.Context | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,22 @@ def begin(
         raise UnsupportedParameter(
             f"{chosen.name}/{model_name} does not support {parameter!r}.", parameter=parameter
         )
-    cost = registry.price(chosen.name, model_name)
+    context = None
+    if settings.CHAT_PRICING == "usage":
+        context = _context(
+            user=user,
+            text=text,
+            conversation_id=conversation_id,
+            provider=chosen.name,
+            messages=messages,
+            plain=plain,
+            tools=tools,
+            options=options,
+        )
+        rounds = 1 if plain else settings.CHAT_MAX_TOOL_ROUNDS + 1
+        cost = pricing.hold(chosen.name, model_name, context.prompt, rounds=rounds)
+    else:
+        cost = registry.price(chosen.name, model_name)
     reference = f"chat:{uuid.uuid4().hex}"
     # Made before the transaction: every writer of the database waits while it is open.
     question = Message(
@@ -166,6 +184,32 @@ def begin(
         plain=plain,
         tools=tuple(tools),
         options=options,
+        context=context,
+    )
+
+
+def _context(
+    *,
+    user: AbstractBaseUser,
+    text: str,
+    conversation_id: int | None,
+    provider: str,
+    messages: Sequence[PromptMessage] | None,
+    plain: bool,
+    tools: Sequence[ToolSpec],
+    options: Options,
+) -> chat_context.Context:
+    """What the model will be given: a plain model only the client's messages and tools."""
+    if plain:
+        prompt = Prompt(messages=tuple(messages or ()), tools=tuple(tools), options=options)
+        return chat_context.Context(prompt=prompt)
+    return chat_context.build(
+        user=user,
+        conversation_id=conversation_id,
+        text=text,
+        provider=provider,
+        messages=messages,
+        options=options,
     )
 
 
@@ -199,18 +243,16 @@ def answer_stream(turn: Turn) -> Iterator[TextDelta | Answer]:
 
 def _produce(turn: Turn) -> Iterator[TextDelta | Answer]:
     try:
-        if turn.plain:
-            prompt = Prompt(messages=turn.messages or (), tools=turn.tools, options=turn.options)
-            ctx = chat_context.Context(prompt=prompt)
-        else:
-            ctx = chat_context.build(
-                user=turn.user,
-                conversation_id=turn.conversation_id,
-                text=turn.text,
-                provider=turn.provider,
-                messages=turn.messages,
-                options=turn.options,
-            )
+        ctx = turn.context or _context(
+            user=turn.user,
+            text=turn.text,
+            conversation_id=turn.conversation_id,
+            provider=turn.provider,
+            messages=turn.messages,
+            plain=turn.plain,
+            tools=turn.tools,
+            options=turn.options,
+        )
         # A plain model's answer is the client's to sample again (its temperature, its seed).
         cached_turn = settings.CHAT_CACHE_TTL and not turn.plain
         reads, store = _cache_keys(turn, ctx.prompt) if cached_turn else ((), "")
@@ -359,6 +401,10 @@ def _finish(
         {"source": p.source, "kind": p.kind, "score": round(float(p.score), 4)} for p in passages
     ]
     balance = turn.balance
+    cache_refund = (
+        source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS
+    )
+    charged = 0 if cache_refund else _settled(turn, completion)
     # Made before the transaction: every writer of the database waits while it is open.
     answer = statements.Insert(
         Message(
@@ -381,6 +427,7 @@ def _finish(
         completion=completion,
         source=source,
         latency_ms=latency_ms,
+        charged=charged,
     )
     with transaction.atomic():
         # Only a turn still pending is answered: `reconcile_charges` may have refunded it (it
@@ -389,16 +436,24 @@ def _finish(
             Message,
             {"id": turn.question_id, "status": Message.Status.PENDING},
             status=Message.Status.OK,
+            **({"tokens_charged": charged} if charged != turn.charged else {}),
         ):
             raise TurnExpired("The answer came too late; the chat was refunded.")
         reply = answer.run()
         entry.run()
-        if source == Message.Source.CACHE and turn.charged and not settings.CHAT_CHARGE_CACHE_HITS:
+        if cache_refund:
             balance = billing.refund(
                 user=turn.user,
                 amount=turn.charged,
                 reference=turn.reference,
                 note="cache hit",
+                model=f"{turn.provider}/{turn.model}",
+            ).balance_after
+        elif charged < turn.charged:  # usage pricing: the hold's unused part goes back
+            balance = billing.settle(
+                user=turn.user,
+                amount=turn.charged - charged,
+                reference=turn.reference,
                 model=f"{turn.provider}/{turn.model}",
             ).balance_after
     # After the response, the exchange becomes a memory only this user can recall later.
@@ -410,9 +465,7 @@ def _finish(
         response=completion.text,
         conversation=turn.conversation_id,
         message_id=reply.pk,
-        tokens_charged=turn.charged
-        if source == Message.Source.PROVIDER or settings.CHAT_CHARGE_CACHE_HITS
-        else 0,
+        tokens_charged=charged,
         tokens_remaining=balance,
         source=source,
         provider=completion.provider,
@@ -427,6 +480,15 @@ def _finish(
         tool_calls=completion.tool_calls,
         finish_reason=completion.finish_reason,
     )
+
+
+def _settled(turn: Turn, completion: Completion) -> int:
+    """What the turn costs in the end: its flat price, or under usage pricing the usage at the
+    answering model's rates, never more than was held."""
+    if settings.CHAT_PRICING != "usage" or not turn.charged:
+        return turn.charged
+    used = pricing.cost(completion.provider, completion.model, completion.usage)
+    return min(used, turn.charged)
 
 
 def _fail(turn: Turn, exc: BaseException) -> None:
@@ -474,6 +536,7 @@ def _request_log(
     completion: Completion | None = None,
     source: str = "",
     error_code: str = "",
+    charged: int = 0,
 ) -> statements.Insert[RequestLog]:
     """The turn's request log, ready to write."""
     return statements.Insert(
@@ -488,7 +551,7 @@ def _request_log(
             model=completion.model if completion else turn.model,
             prompt_tokens=completion.usage.prompt_tokens if completion else 0,
             completion_tokens=completion.usage.completion_tokens if completion else 0,
-            tokens_charged=turn.charged if status == RequestLog.Status.OK else 0,
+            tokens_charged=charged,
             source=source,
             streamed=turn.streamed,
             latency_ms=latency_ms,

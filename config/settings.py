@@ -34,6 +34,29 @@ def non_negative_int(name: str, default: int) -> int:
     return value
 
 
+def rate(name: str, value: str) -> tuple[float, float]:
+    """`prompt:completion`, tokens of credit per 1,000 model tokens of each."""
+    prompt, _, completion = value.partition(":")
+    try:
+        pair = (float(prompt), float(completion))
+    except ValueError:
+        pair = (-1.0, -1.0)
+    if min(pair) < 0:
+        raise ImproperlyConfigured(f"{name}: {value!r} is not prompt:completion (e.g. 2.5:10).")
+    return pair
+
+
+def rates(name: str) -> dict[str, tuple[float, float]]:
+    """`provider/model=prompt:completion` pairs, comma-separated."""
+    found: dict[str, tuple[float, float]] = {}
+    for pair in filter(None, (p.strip() for p in env.str(name, default="").split(","))):
+        model, _, value = pair.partition("=")
+        if "/" not in model:
+            raise ImproperlyConfigured(f"{name}: {pair!r} is not provider/model=prompt:completion.")
+        found[model.strip()] = rate(name, value.strip())
+    return found
+
+
 def prices(name: str) -> dict[str, int]:
     """`provider/model=tokens` pairs, comma-separated, each a price of zero or more."""
     found: dict[str, int] = {}
@@ -225,6 +248,13 @@ SIGNUP_TOKENS = non_negative_int("SIGNUP_TOKENS", 4000)
 CHAT_COST = non_negative_int("CHAT_COST", 100)
 # What a chat with a given model costs instead ("openai/gpt-4o=300,gemini/gemini-2.5-flash=150").
 CHAT_PRICES = prices("CHAT_PRICES")
+# "usage": a chat holds the most it can cost (its prompt and LLM_MAX_OUTPUT_TOKENS per round at
+# the model's rates) and settles to what the model used; "flat": the price above (chat/pricing.py).
+CHAT_PRICING = env.str("CHAT_PRICING", default="flat")
+if CHAT_PRICING not in ("flat", "usage"):
+    raise ImproperlyConfigured(f"CHAT_PRICING must be flat or usage, got {CHAT_PRICING!r}.")
+CHAT_RATES = rates("CHAT_RATES")  # "openai/gpt-4o=2.5:10,…": credits per 1,000 tokens
+CHAT_RATE_DEFAULT = rate("CHAT_RATE_DEFAULT", env.str("CHAT_RATE_DEFAULT", default="10:30"))
 # A charge that takes a wallet under this many tokens alerts its user (email, when they gave
 # an address) and LOW_BALANCE_WEBHOOK_URL, once per crossing (billing/alerts.py); 0 is off.
 LOW_BALANCE_THRESHOLD = non_negative_int("LOW_BALANCE_THRESHOLD", 500)

@@ -44,6 +44,7 @@ class ProviderInfo:
     default_model: str
     models: tuple[str, ...]
     prices: dict[str, int]
+    rates: dict[str, dict[str, float]]
 
 
 def price(provider: str, model: str) -> int:
@@ -159,7 +160,13 @@ def available() -> list[ProviderInfo]:
     for name in configured():
         config = provider_config(name)
         costs = {model: price(name, model) for model in config.models}
-        infos.append(ProviderInfo(name, config.default_model, config.models, costs))
+        per_1k = {}
+        for model in config.models:
+            prompt, completion = settings.CHAT_RATES.get(
+                f"{name}/{model}", settings.CHAT_RATE_DEFAULT
+            )
+            per_1k[model] = {"prompt": prompt, "completion": completion}
+        infos.append(ProviderInfo(name, config.default_model, config.models, costs, per_1k))
     return infos
 
 

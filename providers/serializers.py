@@ -18,10 +18,19 @@ class ProviderOutput(serializers.Serializer):
     )
     prices = serializers.DictField(
         child=serializers.IntegerField(),
-        help_text="Tokens a chat with each model costs (CHAT_PRICES, else CHAT_COST).",
+        help_text="Tokens a chat with each model costs under flat pricing (CHAT_PRICES, else "
+        "CHAT_COST).",
+    )
+    rates = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField()),
+        help_text="Under usage pricing: credits per 1,000 prompt and completion tokens of each "
+        "model (CHAT_RATES, else CHAT_RATE_DEFAULT).",
     )
 
 
 class ProvidersOutput(serializers.Serializer):
+    pricing = serializers.ChoiceField(
+        choices=["flat", "usage"], help_text="How chats are charged (CHAT_PRICING)."
+    )
     default = DefaultChoiceOutput()
     providers = ProviderOutput(many=True, help_text="Only the providers configured here.")

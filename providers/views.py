@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -29,6 +30,7 @@ class ProviderListView(APIView):
     def get(self, request: Request) -> Response:
         provider, model = registry.default_choice()
         body = {
+            "pricing": settings.CHAT_PRICING,
             "default": {"provider": provider, "model": model},
             "providers": [asdict(info) for info in registry.available()],
         }

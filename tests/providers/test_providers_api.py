@@ -38,6 +38,7 @@ def test_without_vendor_settings_only_local_is_listed(
 
     assert response.status_code == 200
     assert response.json() == {
+        "pricing": "flat",
         "default": {"provider": "local", "model": "tally-local-1"},
         "providers": [
             {
@@ -45,6 +46,7 @@ def test_without_vendor_settings_only_local_is_listed(
                 "default_model": "tally-local-1",
                 "models": ["tally-local-1"],
                 "prices": {"tally-local-1": 100},
+                "rates": {"tally-local-1": {"prompt": 10.0, "completion": 30.0}},
             }
         ],
     }
@@ -66,6 +68,10 @@ def test_configured_vendors_are_listed_with_their_allowed_models(
         "default_model": "gpt-fake-mini",
         "models": ["gpt-fake-mini", "gpt-fake-large"],
         "prices": {"gpt-fake-mini": 100, "gpt-fake-large": 100},
+        "rates": {
+            "gpt-fake-mini": {"prompt": 10.0, "completion": 30.0},
+            "gpt-fake-large": {"prompt": 10.0, "completion": 30.0},
+        },
     }
     assert by_name["gemini"]["models"] == ["gemini-fake-flash"]
 
@@ -86,4 +92,4 @@ def test_the_openapi_schema_documents_the_response() -> None:
     assert operation["operationId"] == "providers_list"
     reference = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     component = schema["components"]["schemas"][reference.rsplit("/", 1)[-1]]
-    assert set(component["properties"]) == {"default", "providers"}
+    assert set(component["properties"]) == {"pricing", "default", "providers"}

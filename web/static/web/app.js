@@ -678,6 +678,7 @@
     signup_grant: "Signup grant",
     chat_charge: "Chat",
     refund: "Refund",
+    settle: "Settlement",
     top_up: "Top-up",
     adjustment: "Adjustment",
   };
