@@ -43,8 +43,8 @@ def usage(
     Rows: the group's key (`day`, `model`, or `user_id` and `user`), `chats` (charges),
     `refunds`, `tokens_charged`, `tokens_refunded` (refunds, and the unused part of usage
     pricing's holds) and `tokens_spent` (charged less refunded).
-    Read from the ledger itself, through `ledger_wallet_time` for one user and
-    `ledger_kind_recent` across users, so a report always agrees with the balances.
+    Read from the ledger itself (through an index on the wallet for one user, on created_at
+    across users), so a report always agrees with the balances.
     """
     returned = (LedgerEntry.Kind.REFUND, LedgerEntry.Kind.SETTLE)
     entries = LedgerEntry.objects.filter(

@@ -302,9 +302,9 @@ CASES: list[Any] = [
         2 * PAGE,
         id="ledger-of-one-day",
     ),
-    # Usage reports: a user's last 30 days (all of their ~10,000 entries, through
-    # ledger_wallet_time), and staff's per-user report of one day (~43,000 entries of all users,
-    # through ledger_kind_recent). Reports sum what they read: rows read ≈ rows summed.
+    # Usage reports: a user's last 30 days (all of their ~10,000 entries, through an index on
+    # the wallet), and staff's per-user report of one day (~43,000 entries of all users,
+    # through a created_at index). Reports sum what they read: rows read ≈ rows summed.
     pytest.param(
         lambda d: usage(
             since=timezone.now() - timedelta(days=30),
