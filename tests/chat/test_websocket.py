@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +27,14 @@ from tests.providers.fakes import FakeOpenAI, Reply
 pytestmark = pytest.mark.django_db(transaction=True)  # the turns run in threads of their own
 
 Scenario = Callable[[], Awaitable[None]]
+
+
+@pytest.fixture(autouse=True)
+def _turns_finish() -> Iterator[None]:
+    """A turn outlives its socket: let every turn's thread finish before the test's database
+    goes (a thread still storing an answer would find the database gone)."""
+    yield
+    wait_for(lambda: not any(t.name == "chat-stream" for t in threading.enumerate()))
 
 
 def run(scenario: Scenario) -> None:
