@@ -22,13 +22,9 @@ from providers.types import Completion, Prompt, Usage
 TOOL_RESULT_TOKENS = 500
 
 
-def rates(provider: str, model: str) -> tuple[float, float]:
-    return settings.CHAT_RATES.get(f"{provider}/{model}", settings.CHAT_RATE_DEFAULT)
-
-
 def cost(provider: str, model: str, usage: Usage) -> int:
     """Tokens of credit for ``usage`` at the model's rates, rounded up."""
-    prompt_rate, completion_rate = rates(provider, model)
+    prompt_rate, completion_rate = registry.rates(provider, model)
     spent = usage.prompt_tokens * prompt_rate + usage.completion_tokens * completion_rate
     return math.ceil(spent / 1000)
 

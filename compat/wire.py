@@ -124,7 +124,7 @@ def parse(data: Any) -> Parsed:
                     parameter=name,
                 )
     messages = _messages(data.get("messages"), plain=choice.plain)
-    stream = _boolean(data, "stream", default=False)
+    stream = bool(_boolean(data, "stream", default=False))
     stream_options = data.get("stream_options") or {}
     if not isinstance(stream_options, Mapping):
         raise Invalid("stream_options must be an object.", field="stream_options")
@@ -164,7 +164,7 @@ def _integer(data: Mapping[str, Any], name: str, low: int, high: int) -> int | N
     return value
 
 
-def _boolean(data: Mapping[str, Any], name: str, *, default: bool) -> bool:
+def _boolean(data: Mapping[str, Any], name: str, *, default: bool | None) -> bool | None:
     value = data.get(name)
     if value is None:
         return default
@@ -194,9 +194,7 @@ def _options(data: Mapping[str, Any], tools: Sequence[ToolSpec]) -> Options:
         frequency_penalty=_number(data, "frequency_penalty", -2, 2),
         response_format=_response_format(data.get("response_format")),
         tool_choice=_tool_choice(data.get("tool_choice"), tools),
-        parallel_tool_calls=_boolean(data, "parallel_tool_calls", default=True)
-        if data.get("parallel_tool_calls") is not None
-        else None,
+        parallel_tool_calls=_boolean(data, "parallel_tool_calls", default=None),
     )
 
 

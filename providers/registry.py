@@ -53,6 +53,13 @@ def price(provider: str, model: str) -> int:
     return int(settings.CHAT_PRICES.get(f"{provider}/{model}", settings.CHAT_COST))
 
 
+def rates(provider: str, model: str) -> tuple[float, float]:
+    """Credits per 1,000 prompt and completion tokens of ``provider``'s ``model`` under usage
+    pricing: its `CHAT_RATES` entry, or `CHAT_RATE_DEFAULT`."""
+    prompt, completion = settings.CHAT_RATES.get(f"{provider}/{model}", settings.CHAT_RATE_DEFAULT)
+    return float(prompt), float(completion)
+
+
 def provider_config(name: str) -> ProviderConfig:
     """The adapter settings for ``name``, read from ``django.conf.settings``."""
     common: dict[str, Any] = {
@@ -160,12 +167,10 @@ def available() -> list[ProviderInfo]:
     for name in configured():
         config = provider_config(name)
         costs = {model: price(name, model) for model in config.models}
-        per_1k = {}
-        for model in config.models:
-            prompt, completion = settings.CHAT_RATES.get(
-                f"{name}/{model}", settings.CHAT_RATE_DEFAULT
-            )
-            per_1k[model] = {"prompt": prompt, "completion": completion}
+        per_1k = {
+            model: dict(zip(("prompt", "completion"), rates(name, model), strict=True))
+            for model in config.models
+        }
         infos.append(ProviderInfo(name, config.default_model, config.models, costs, per_1k))
     return infos
 
